@@ -1,0 +1,120 @@
+/**
+ * @module
+ * Responses of the fake upstream and the faults that can spoil them. A route builds a
+ * {@link Reply}; {@link sendReply} writes it, applying body-level faults on the way out.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IndexFile } from './fake-registry.ts';
+
+/** A misbehaviour the fake upstream can be told to show. */
+export type Fault =
+  /** Answer every matching request with this status (and `Retry-After` seconds if given). */
+  | { kind: 'status'; status: number; retryAfter?: number }
+  /** Wait this long before sending the headers. */
+  | { kind: 'slow'; delayMs: number }
+  /** Correct headers, including Content-Length, then half the body, then a destroyed socket. */
+  | { kind: 'truncated' }
+  /** Crate bytes with one byte flipped, same length; index files are unaffected. */
+  | { kind: 'corrupt' }
+  /** Never answer (until the upstream stops). */
+  | { kind: 'hang' };
+
+/** Which requests a fault applies to: index files (incl. config.json), crate downloads, or all. */
+export type FaultScope = 'all' | 'index' | 'crate';
+
+/** A response before faults are applied. */
+export interface Reply {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** True for `.crate` bytes: only these get corrupted. */
+  crate?: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The scope a request path belongs to, or `undefined` when only `all` faults apply. */
+export function scopeOf(pathname: string): Exclude<FaultScope, 'all'> | undefined {
+  if (pathname.startsWith('/index/')) return 'index';
+  const crateRoutes = ['/dl/', '/redirect/', '/files/', '/crates/'];
+  return crateRoutes.some((prefix) => pathname.startsWith(prefix)) ? 'crate' : undefined;
+}
+
+/** A plain-text error reply. */
+export function textReply(status: number, text: string): Reply {
+  return {
+    status,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: Buffer.from(`${text}\n`),
+  };
+}
+
+/** 404, the only "does not exist" every cargo version understands. */
+export function notFound(): Reply {
+  return textReply(404, 'not found');
+}
+
+/** The reply of a `status` fault. */
+export function statusReply(status: number, retryAfter: number | undefined): Reply {
+  const reply = textReply(status, `injected status ${status}`);
+  if (retryAfter !== undefined) reply.headers['Retry-After'] = String(retryAfter);
+  return reply;
+}
+
+/**
+ * An index file with its validators; a bodiless 304 when the request's `If-None-Match` (or,
+ * lacking one, `If-Modified-Since`) still matches. Unconditional requests always get 200:
+ * cargo errors on a 304 it did not ask for.
+ */
+export function indexReply(req: IncomingMessage, file: IndexFile, contentType: string): Reply {
+  const headers = { ETag: file.etag, 'Last-Modified': file.lastModified };
+  if (notModified(req, file)) return { status: 304, headers, body: EMPTY };
+  return { status: 200, headers: { ...headers, 'Content-Type': contentType }, body: file.body };
+}
+
+/** 200 with the bytes of a `.crate`. */
+export function crateReply(bytes: Buffer): Reply {
+  return { status: 200, headers: { 'Content-Type': 'application/gzip' }, body: bytes, crate: true };
+}
+
+/** 302 to `location`. */
+export function redirectReply(location: string): Reply {
+  return { ...textReply(302, `see ${location}`), headers: { Location: location } };
+}
+
+/**
+ * Writes `reply`, corrupting or truncating the body when `fault` says so. Only 200 bodies are
+ * spoiled, so a redirect still leads to the (spoiled) file.
+ */
+export function sendReply(res: ServerResponse, reply: Reply, fault: Fault | undefined): void {
+  if (res.destroyed || res.headersSent) return;
+  let body = reply.body;
+  if (fault?.kind === 'corrupt' && reply.crate && body.length > 0) body = flipOneByte(body);
+  const headers: Record<string, string | number> = { ...reply.headers };
+  if (reply.status !== 304) headers['Content-Length'] = body.length;
+  res.writeHead(reply.status, headers);
+  if (fault?.kind === 'truncated' && reply.status === 200 && body.length > 1) {
+    res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+    return;
+  }
+  res.end(reply.status === 304 ? undefined : body);
+}
+
+function notModified(req: IncomingMessage, file: IndexFile): boolean {
+  const ifNoneMatch = req.headers['if-none-match'];
+  if (ifNoneMatch !== undefined) {
+    const tags = ifNoneMatch.split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+    return tags.includes('*') || tags.includes(file.etag);
+  }
+  const ifModifiedSince = req.headers['if-modified-since'];
+  if (ifModifiedSince === undefined) return false;
+  const since = Date.parse(ifModifiedSince);
+  return !Number.isNaN(since) && Date.parse(file.lastModified) <= since;
+}
+
+function flipOneByte(bytes: Buffer): Buffer {
+  const copy = Buffer.from(bytes);
+  const at = Math.floor(copy.length / 2);
+  copy[at] = (copy[at] ?? 0) ^ 0xff;
+  return copy;
+}
