@@ -26,7 +26,10 @@ export class CacherError extends Error {
   }
 }
 
-type ErrorFactory = (message: string, options?: { cause?: unknown; retryAfter?: number }) => CacherError;
+type ErrorFactory = (
+  message: string,
+  options?: { cause?: unknown; retryAfter?: number },
+) => CacherError;
 
 function define(code: string, statusCode: number): ErrorFactory & { code: string } {
   const factory = (message: string, options?: { cause?: unknown; retryAfter?: number }) =>

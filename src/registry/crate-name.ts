@@ -46,13 +46,13 @@ export function dirPrefix(name: string): string {
 }
 
 /**
- * Parses the path below the index root (`se/rd/serde`) into the lowercase crate name it names,
+ * Parses the path below the index root (`se/rd/serde`) into the crate name it names,
  * or `undefined` when it is not a well-formed index path. The prefix directories must be exactly
  * the ones cargo would compute, so no two paths name the same file.
  */
 export function crateNameFromIndexPath(path: string): string | undefined {
-  const lower = path.toLowerCase();
-  const name = lower.slice(lower.lastIndexOf('/') + 1);
+  const name = path.slice(path.lastIndexOf('/') + 1);
   if (!isValidCrateName(name)) return undefined;
-  return indexPath(name) === lower ? name : undefined;
+  // Cargo only ever asks for lowercase paths; any other spelling is not a file of the index.
+  return indexPath(name) === path ? name : undefined;
 }

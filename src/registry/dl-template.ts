@@ -17,8 +17,9 @@ export interface DownloadTarget {
 /**
  * Builds the download URL for a crate the way cargo does. "If none of the markers are present,
  * then the value `/{crate}/{version}/download` is appended to the end" (Cargo Book,
- * registry-index, Index Configuration). `+` in versions is sent as `%2B`: crates.io stores
- * keys that way and a literal `+` can be read as a space by some servers.
+ * registry-index, Index Configuration); like cargo, a trailing slash is kept as it is. One
+ * deliberate difference: `+` in versions is sent as `%2B` (cargo sends it raw), because
+ * crates.io stores keys that way and a literal `+` can be read as a space by some servers.
  *
  * @example expandDlTemplate('https://static.crates.io/crates', { name: 'serde', version: '1.0.0', checksum: '…' })
  * // 'https://static.crates.io/crates/serde/1.0.0/download'
@@ -26,7 +27,7 @@ export interface DownloadTarget {
 export function expandDlTemplate(template: string, target: DownloadTarget): string {
   const version = target.version.replaceAll('+', '%2B');
   if (!MARKERS.some((marker) => template.includes(marker))) {
-    return `${template.replace(/\/+$/, '')}/${target.name}/${version}/download`;
+    return `${template}/${target.name}/${version}/download`;
   }
   const prefix = dirPrefix(target.name);
   return template

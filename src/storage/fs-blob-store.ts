@@ -29,14 +29,14 @@ export class FsBlobStore implements BlobStore {
   /** Creates the root and its temp directory; fails with a clear error when it cannot. */
   async init(): Promise<void> {
     try {
-      await mkdir(join(this.#root, TMP_DIR), { recursive: true });
+      await createDirectories(join(this.#root, TMP_DIR));
       const probe = join(this.#root, TMP_DIR, `.probe-${randomUUID()}`);
       const handle = await open(probe, 'w');
       await handle.close();
       await rm(probe, { force: true });
     } catch (cause) {
       throw Errors.CARGO_CACHER_INVALID_CONFIG(
-        `storage directory ${this.#root} is not writable: ${(cause as Error).message}`,
+        `cannot use storage directory ${this.#root}: ${(cause as Error).message}`,
         { cause },
       );
     }
@@ -145,6 +145,22 @@ function createMeasure(maxBytes = Number.POSITIVE_INFINITY) {
     },
   });
   return { transform, result: (): PutResult => ({ size, sha256: hash.digest('hex') }) };
+}
+
+/**
+ * Creates a directory and its missing parents one level at a time. `mkdir({ recursive })` on
+ * Node 20 never returns for a path below `/proc`, and a bad `-i` must fail with one line.
+ */
+async function createDirectories(dir: string): Promise<void> {
+  const parent = dirname(dir);
+  if (parent !== dir && (await ifExists(() => stat(parent))) === undefined) {
+    await createDirectories(parent);
+  }
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }
 
 /** Runs `fn`, mapping "no such file" to `undefined`. */

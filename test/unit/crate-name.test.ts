@@ -97,6 +97,8 @@ describe('crateNameFromIndexPath', () => {
     ['the path climbs out with ..', '../..'],
     ['the path hides .. in the middle', 'se/../se/rd/serde'],
     ['the path is empty', ''],
+    ['the path is not lowercase, as cargo always asks', 'SE/RD/Serde'],
+    ['the prefix directory is not lowercase', '3/A/abc'],
     ['the last segment is not a crate name', '2/.x'],
   ];
   for (const [why, path] of rejected) {

@@ -58,10 +58,10 @@ const EXPANSIONS: [string, string, DownloadTarget, string][] = [
     'https://crates.io/api/v1/crates/serde/1.0.219/download',
   ],
   [
-    'does not double the slash when a marker-less template ends in one',
+    'appends to a marker-less template ending in a slash as it is, as cargo does',
     'https://crates.io/api/v1/crates/',
     serde,
-    'https://crates.io/api/v1/crates/serde/1.0.219/download',
+    'https://crates.io/api/v1/crates//serde/1.0.219/download',
   ],
   [
     'keeps the original case of the name when appending',

@@ -1,0 +1,60 @@
+/**
+ * @module
+ * Upstream's `config.json` (cached like any index file) and the download template derived
+ * from it, plus the `config.json` this proxy serves.
+ */
+import { Errors } from '../errors.ts';
+import {
+  DOWNLOAD_ROUTE_BASE,
+  parseRegistryConfig,
+  type RegistryConfigWire,
+  rewriteRegistryConfig,
+} from '../registry/registry-config.ts';
+import type { IndexCache, IndexOutcome } from './index-cache.ts';
+
+/** The path of the registry configuration below the index root. */
+export const CONFIG_PATH = 'config.json';
+
+/** Reads upstream's registry configuration through the index cache. */
+export class RegistryConfigService {
+  readonly #index: IndexCache;
+  readonly #crateUpstream: string | undefined;
+
+  constructor(index: IndexCache, crateUpstream: string | undefined) {
+    this.#index = index;
+    this.#crateUpstream = crateUpstream;
+  }
+
+  /** Upstream's config.json, parsed, with how it was obtained. */
+  async upstreamConfig(): Promise<{ config: RegistryConfigWire; outcome: IndexOutcome }> {
+    const lookup = await this.#index.get(CONFIG_PATH);
+    if (!lookup.found) {
+      throw Errors.CARGO_CACHER_UPSTREAM_INVALID('upstream index has no config.json');
+    }
+    try {
+      return { config: parseRegistryConfig(lookup.file.body), outcome: lookup.outcome };
+    } catch (cause) {
+      throw Errors.CARGO_CACHER_UPSTREAM_INVALID(
+        `upstream config.json is malformed: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+
+  /** The template crates are downloaded from: `-u` when given, else upstream's `dl`. */
+  async downloadTemplate(): Promise<string> {
+    if (this.#crateUpstream !== undefined) return this.#crateUpstream;
+    return (await this.upstreamConfig()).config.dl;
+  }
+
+  /**
+   * The `config.json` served to cargo at `publicUrl`: upstream's with `dl` pointing here. With
+   * no upstream config at all (offline before the first fetch) a minimal one is served.
+   */
+  async servedConfig(publicUrl: string): Promise<{ body: Buffer; outcome: IndexOutcome }> {
+    const downloadBase = publicUrl + DOWNLOAD_ROUTE_BASE;
+    const { config, outcome } = await this.upstreamConfig();
+    const served = rewriteRegistryConfig(config, downloadBase);
+    return { body: Buffer.from(JSON.stringify(served)), outcome };
+  }
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * @module
+ * The `cargo-cacher` command line. Flags keep the seed's letters and meanings. This is the only
+ * place that sets `process.exitCode`.
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { DEFAULTS, defaultStorageDir } from '../config.ts';
+import { isCacherError } from '../errors.ts';
+import { VERSION } from '../version.ts';
+import {
+  collect,
+  increase,
+  parseDurationFlag,
+  parsePort,
+  parsePositiveInt,
+  parseSparseFlag,
+  parseUrlFlag,
+} from './options.ts';
+import { serve } from './serve.ts';
+
+/** Builds the program; exported so tests can parse arguments without starting anything. */
+export function buildProgram() {
+  return new Command('cargo-cacher')
+    .description('A caching proxy for crates.io: sparse and git index, verified crate downloads')
+    .version(VERSION, '-V, --version')
+    .option('-p, --port <n>', 'port to listen on', parsePort, DEFAULTS.port)
+    .option('--listen <addr>', 'address to listen on', DEFAULTS.listen)
+    .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .option(
+      '-s, --sparse <url>',
+      'upstream sparse index, or "none"',
+      parseSparseFlag,
+      DEFAULTS.sparseUpstream,
+    )
+    .option(
+      '-u, --upstream <url>',
+      "crate download source (default: the upstream index's dl)",
+      parseUrlFlag,
+    )
+    .option('-e, --public-url <url>', 'URL clients reach this proxy at', parseUrlFlag)
+    .option(
+      '--index-ttl <duration>',
+      'trust a cached index file this long before revalidating',
+      parseDurationFlag,
+      DEFAULTS.indexTtlMs,
+    )
+    .option(
+      '-r, --refresh <duration>',
+      'git index refresh interval',
+      parseDurationFlag,
+      DEFAULTS.gitRefreshMs,
+    )
+    .option('-g, --git <url>', 'upstream git index (anything git clone accepts)', DEFAULTS.gitUrl)
+    .option('--no-git', 'do not mirror or serve the git index')
+    .option('-a, --all', 'mirror every crate of the git index', false)
+    .option(
+      '-f, --prefetch <path>',
+      'prefetch crates from a Cargo.lock, a name=version list or a directory (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '-t, --threads <n>',
+      'concurrent background downloads',
+      parsePositiveInt,
+      DEFAULTS.threads,
+    )
+    .option('--offline', 'never contact upstream; serve only what is cached', false)
+    .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
+    .addOption(
+      new Option('--log-format <format>', 'log line format')
+        .choices(['json', 'pretty'] as const)
+        .default('json' as const),
+    )
+    .action(async (options) => {
+      await serve(options);
+    });
+}
+
+/** Options of the serve command, as commander parsed them. */
+export type ServeOptions = ReturnType<ReturnType<typeof buildProgram>['opts']>;
+
+async function main(): Promise<void> {
+  const program = buildProgram();
+  program.configureOutput({
+    outputError: (text, write) => write(text.replace(/^error: /, 'cargo-cacher: ')),
+  });
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    // Expected failures (bad settings, unwritable storage, port in use) are one line, no stack.
+    const message = isCacherError(err) ? err.message : describeStartupError(err);
+    process.stderr.write(`cargo-cacher: ${message}\n`);
+    process.exitCode = 2;
+  }
+}
+
+function describeStartupError(err: unknown): string {
+  const { code, message } = err as NodeJS.ErrnoException;
+  if (code === 'EADDRINUSE') return `the port is already in use (${message})`;
+  if (code === 'EACCES') return `permission denied (${message})`;
+  if (code === 'EADDRNOTAVAIL') return `cannot listen on that address (${message})`;
+  return message ?? String(err);
+}
+
+await main();

@@ -1,0 +1,118 @@
+/**
+ * @module
+ * The validated configuration of a cargo-cacher instance. The CLI builds it from flags; tests
+ * build it directly. Frozen once built.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Errors } from './errors.ts';
+import type { LogFormat, LogLevel } from './logger.ts';
+
+/** Upstream HTTP timeouts, in milliseconds. */
+export interface UpstreamTimeouts {
+  connectMs: number;
+  headersMs: number;
+  bodyMs: number;
+}
+
+/** Everything an instance needs to know. */
+export interface Config {
+  port: number;
+  listen: string;
+  /** Absolute storage root (`-i`). */
+  storageDir: string;
+  /** Upstream sparse index root, ending in `/`; `undefined` when switched off (`--sparse none`). */
+  sparseUpstream: string | undefined;
+  /** Crate download template (`-u`); `undefined` means: the `dl` of upstream's config.json. */
+  crateUpstream: string | undefined;
+  /** URL clients reach the proxy at, without trailing slash (`-e`). */
+  publicUrl: string | undefined;
+  indexTtlMs: number;
+  gitRefreshMs: number;
+  git: { enabled: boolean; url: string };
+  offline: boolean;
+  all: boolean;
+  prefetch: string[];
+  threads: number;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  timeouts: UpstreamTimeouts;
+  /** Largest `.crate` accepted from upstream. */
+  maxCrateBytes: number;
+}
+
+/** The defaults, matching the seed where it had one. */
+export const DEFAULTS = {
+  port: 8080,
+  listen: '0.0.0.0',
+  sparseUpstream: 'https://index.crates.io/',
+  indexTtlMs: 60_000,
+  gitRefreshMs: 600_000,
+  gitUrl: 'https://github.com/rust-lang/crates.io-index.git',
+  threads: 16,
+  timeouts: { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 },
+  // crates.io's own limit is 10 MB by default, with exceptions granted up to a few hundred MB.
+  maxCrateBytes: 1024 ** 3,
+} as const;
+
+/** The default storage root, `$HOME/.crates` as in the seed. */
+export function defaultStorageDir(): string {
+  return join(homedir(), '.crates');
+}
+
+/** Builds a frozen config from partial settings, filling in defaults and checking values. */
+export function buildConfig(settings: Partial<Config> = {}): Readonly<Config> {
+  const config: Config = {
+    port: settings.port ?? DEFAULTS.port,
+    listen: settings.listen ?? DEFAULTS.listen,
+    storageDir: resolve(settings.storageDir ?? defaultStorageDir()),
+    sparseUpstream:
+      'sparseUpstream' in settings ? settings.sparseUpstream : DEFAULTS.sparseUpstream,
+    crateUpstream: settings.crateUpstream,
+    publicUrl: settings.publicUrl?.replace(/\/+$/, ''),
+    indexTtlMs: settings.indexTtlMs ?? DEFAULTS.indexTtlMs,
+    gitRefreshMs: settings.gitRefreshMs ?? DEFAULTS.gitRefreshMs,
+    git: settings.git ?? { enabled: false, url: DEFAULTS.gitUrl },
+    offline: settings.offline ?? false,
+    all: settings.all ?? false,
+    prefetch: settings.prefetch ?? [],
+    threads: settings.threads ?? DEFAULTS.threads,
+    logLevel: settings.logLevel ?? 'warn',
+    logFormat: settings.logFormat ?? 'json',
+    timeouts: settings.timeouts ?? { ...DEFAULTS.timeouts },
+    maxCrateBytes: settings.maxCrateBytes ?? DEFAULTS.maxCrateBytes,
+  };
+  checkConfig(config);
+  return Object.freeze(config);
+}
+
+function checkConfig(config: Config): void {
+  if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(`port must be 0-65535, got ${config.port}`);
+  }
+  if (!Number.isInteger(config.threads) || config.threads < 1 || config.threads > 1024) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(`threads must be 1-1024, got ${config.threads}`);
+  }
+  if (config.sparseUpstream !== undefined) {
+    config.sparseUpstream = checkHttpUrl('--sparse', config.sparseUpstream).replace(/\/*$/, '/');
+  }
+  if (config.crateUpstream !== undefined) checkHttpUrl('--upstream', config.crateUpstream);
+  if (config.publicUrl !== undefined) checkHttpUrl('--public-url', config.publicUrl);
+  if (config.indexTtlMs < 0 || config.gitRefreshMs < 1000) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('--index-ttl must be >= 0 and --refresh >= 1s');
+  }
+}
+
+/** Checks that a flag value is an absolute http(s) URL and returns it. */
+export function checkHttpUrl(flag: string, value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(`${flag} must be an http(s) URL, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(`${flag} must be an http(s) URL, got "${value}"`);
+  }
+  return value;
+}

@@ -1,0 +1,119 @@
+/**
+ * @module
+ * `buildApp(deps)`: the HTTP application, built from injected services so tests can run
+ * several instances side by side. Routes are thin; the caches do the work.
+ */
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
+import type { CrateCache } from '../cache/crate-cache.ts';
+import type { IndexCache } from '../cache/index-cache.ts';
+import type { RegistryConfigService } from '../cache/registry-config-service.ts';
+import type { Config } from '../config.ts';
+import { type CacherError, isCacherError } from '../errors.ts';
+import type { AppLogger } from '../logger.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import { VERSION } from '../version.ts';
+import { GzipCache } from './http-cache.ts';
+import type { RequestOutcome } from './request-context.ts';
+import { registerCrateRoutes } from './routes/crates.ts';
+import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
+
+/** Everything the routes use. */
+export interface AppServices {
+  config: Readonly<Config>;
+  log: AppLogger;
+  store: BlobStore;
+  index: IndexCache;
+  crates: CrateCache;
+  registryConfig: RegistryConfigService;
+  gzip: GzipCache;
+}
+
+/** Observes every finished request (statistics subscribe here). */
+export type RequestObserver = (record: FinishedRequest) => void;
+
+/** A finished request, as observers see it. */
+export interface FinishedRequest extends RequestOutcome {
+  method: string;
+  status: number;
+  bytesSent: number;
+  durationMs: number;
+}
+
+/** The dependencies of {@link buildApp}. */
+export interface AppDeps extends Omit<AppServices, 'gzip'> {
+  observers?: RequestObserver[];
+}
+
+/** Builds the fastify application. Call `listen` on the result to serve. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log as unknown as FastifyBaseLogger,
+    // One debug line per request comes from the onResponse hook below instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: 256 },
+    // No 'upgrade' listener is ever registered: cargo sends `Upgrade: h2c` on every plain
+    // HTTP request and must get an ordinary HTTP/1.1 answer.
+  });
+  const services: AppServices = { ...deps, gzip: new GzipCache() };
+
+  app.decorateRequest('cacher', null as unknown as RequestOutcome);
+  app.addHook('onRequest', async (request) => {
+    request.cacher = { kind: 'other', upstreamBytes: 0 };
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const finished: FinishedRequest = {
+      ...request.cacher,
+      method: request.method,
+      status: reply.statusCode,
+      bytesSent: Number(reply.getHeader('content-length') ?? 0),
+      durationMs: reply.elapsedTime,
+    };
+    request.log.debug({ url: request.url, ...finished }, 'request');
+    for (const observe of deps.observers ?? []) observe(finished);
+  });
+
+  app.setErrorHandler(function handleError(error: FastifyError | CacherError, request, reply) {
+    const status = statusOf(error);
+    if (status >= 500 && !isCacherError(error)) request.log.error({ err: error }, 'request failed');
+    if (request.cacher.outcome === undefined) {
+      request.cacher.outcome = status === 404 ? 'not-found' : 'error';
+    }
+    if (isCacherError(error) && error.retryAfter !== undefined) {
+      reply.header('retry-after', String(error.retryAfter));
+    }
+    // cargo's error shape (Registry Web API): it prints `detail` for API calls, and the raw body
+    // for index and download failures, so the text reads well either way.
+    return reply
+      .code(status)
+      .type('application/json')
+      .send({ errors: [{ detail: error.message, code: error.code }] });
+  });
+  app.setNotFoundHandler(function notFound(request, reply) {
+    request.cacher.outcome = 'not-found';
+    return reply.code(404).send({ errors: [{ detail: `no route for ${request.url}` }] });
+  });
+
+  app.get('/health', async function health() {
+    return {
+      status: 'ok',
+      version: VERSION,
+      storage: deps.store.location,
+      offline: deps.config.offline,
+    };
+  });
+  registerSparseIndexRoutes(app, services);
+  registerCrateRoutes(app, services);
+  return app;
+}
+
+function statusOf(error: { statusCode?: number }): number {
+  const status = error.statusCode;
+  return status !== undefined && status >= 400 && status <= 599 ? status : 500;
+}

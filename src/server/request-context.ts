@@ -1,0 +1,41 @@
+/**
+ * @module
+ * What a route found out while answering (which kind of route, hit or miss, bytes fetched
+ * upstream), kept on the request so the response hook can log it and statistics can count it.
+ */
+import type { FastifyRequest } from 'fastify';
+
+/** The families of routes, as statistics group them. */
+export type RouteKind = 'sparse-index' | 'crate' | 'git' | 'api' | 'other';
+
+/** How a request was answered. */
+export type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale' | 'not-found' | 'error';
+
+/** The per-request record. */
+export interface RequestOutcome {
+  kind: RouteKind;
+  outcome?: Outcome;
+  /** The crate served, for per-version download counts. */
+  crate?: { name: string; version: string };
+  upstreamBytes: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    cacher: RequestOutcome;
+  }
+}
+
+/** Records how the current request was answered. */
+export function recordOutcome(
+  request: FastifyRequest,
+  outcome: Outcome,
+  details: Partial<Omit<RequestOutcome, 'outcome'>> = {},
+): void {
+  request.cacher = { ...request.cacher, ...details, outcome };
+}
+
+/** `X-Cache-Status` values, in nginx's spelling so existing dashboards understand them. */
+export function cacheStatusHeader(outcome: Outcome): string {
+  return outcome.toUpperCase().replace('-', '_');
+}
