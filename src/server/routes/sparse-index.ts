@@ -26,7 +26,8 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
 
   app.get('/index/*', async function serveIndexFile(request, reply) {
     request.cacher.kind = 'sparse-index';
-    const path = (request.params as { '*': string })['*'];
+    // The raw path, not the decoded parameter: `fa%2Fke%2Ffake-a` must not name `fa/ke/fake-a`.
+    const path = (request.url.split('?')[0] ?? '').slice('/index/'.length);
     const name = crateNameFromIndexPath(path);
     if (name === undefined) {
       throw Errors.CARGO_CACHER_NOT_FOUND(`/index/${path} is not an index file path`);
