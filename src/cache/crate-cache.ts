@@ -89,6 +89,8 @@ export class CrateCache {
 
   async #fetch(id: CrateId): Promise<{ checksum: string; upstreamBytes: number }> {
     const entry = await this.#findInIndex(id);
+    // A caller whose storage miss came back after another flight stored the crate lands here.
+    if (await this.has(id)) return { checksum: entry.checksum, upstreamBytes: 0 };
     const template = await this.#deps.registryConfig.downloadTemplate();
     const url = expandDlTemplate(template, entry);
     const body = await openCrateDownload(this.#deps.http, url, this.#deps.maxCrateBytes);
