@@ -89,6 +89,11 @@ export class IndexCache {
     return file || undefined;
   }
 
+  /** False with `--offline` or without an index source: only cached files can be served. */
+  get canReachUpstream(): boolean {
+    return this.#canReachUpstream();
+  }
+
   #isFresh(file: IndexFile): boolean {
     return this.#now() - file.checkedAt < this.#deps.ttlMs;
   }

@@ -53,6 +53,9 @@ export class RegistryConfigService {
    */
   async servedConfig(publicUrl: string): Promise<{ body: Buffer; outcome: IndexOutcome }> {
     const downloadBase = publicUrl + DOWNLOAD_ROUTE_BASE;
+    if (!this.#index.canReachUpstream && !(await this.#index.peek(CONFIG_PATH))) {
+      return { body: Buffer.from(JSON.stringify({ dl: downloadBase })), outcome: 'hit' };
+    }
     const { config, outcome } = await this.upstreamConfig();
     const served = rewriteRegistryConfig(config, downloadBase);
     return { body: Buffer.from(JSON.stringify(served)), outcome };
