@@ -45,6 +45,8 @@ export const Errors = {
   CARGO_CACHER_BAD_REQUEST: define('CARGO_CACHER_BAD_REQUEST', 400),
   /** The crate, version or index file does not exist (cargo needs 404, never 410). */
   CARGO_CACHER_NOT_FOUND: define('CARGO_CACHER_NOT_FOUND', 404),
+  /** The request is understood but not allowed (pushing to the index). */
+  CARGO_CACHER_FORBIDDEN: define('CARGO_CACHER_FORBIDDEN', 403),
   /** Offline and not cached. */
   CARGO_CACHER_NOT_CACHED_OFFLINE: define('CARGO_CACHER_NOT_CACHED_OFFLINE', 404),
   /** Upstream answered with an unexpected status. */

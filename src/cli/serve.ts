@@ -2,8 +2,9 @@
  * @module
  * `cargo-cacher` (serve): builds one instance from the flags and runs it until SIGINT/SIGTERM.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildConfig, type Config } from '../config.ts';
+import { GitMirror } from '../git/git-mirror.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
 import { buildApp } from '../server/app.ts';
 import { createServices } from '../server/services.ts';
@@ -44,12 +45,16 @@ export async function serve(options: ServeOptions): Promise<void> {
   const removed = await store.cleanup();
   if (removed > 0) log.info({ removed }, 'removed temporary files left by an earlier run');
   const http = createHttpClient(config.timeouts);
-  const app = buildApp(createServices({ config, log, store, http }));
+  const git = createGitMirror(config, log);
+  const app = buildApp(createServices({ config, log, store, http, ...(git && { git }) }));
   await app.listen({ port: config.port, host: config.listen });
+  const { port } = app.server.address() as { port: number };
   logStartup(log, config, app.server.address());
+  await git?.start(config.publicUrl ?? `http://localhost:${port}`);
   const stop = async (signal: string) => {
     log.notice({ signal }, 'shutting down: finishing in-flight responses');
     await app.close();
+    await git?.close();
     await http.close();
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -60,6 +65,27 @@ export async function serve(options: ServeOptions): Promise<void> {
       });
     });
   }
+}
+
+/** The git index mirror, unless `--no-git`. It lives under the storage root. */
+export function createGitMirror(config: Readonly<Config>, log: AppLogger): GitMirror | undefined {
+  if (!config.git.enabled) return undefined;
+  if (config.publicUrl === undefined && !isLoopback(config.listen)) {
+    log.warn(
+      'serving the git index without --public-url: its config.json sends downloads to ' +
+        'http://localhost:PORT, which only works on this machine',
+    );
+  }
+  return new GitMirror({
+    gitDir: join(config.storageDir, 'git', 'index.git'),
+    upstreamUrl: config.git.url,
+    refreshMs: config.gitRefreshMs,
+    log,
+  });
+}
+
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || address.startsWith('127.');
 }
 
 function logStartup(log: AppLogger, config: Readonly<Config>, address: unknown): void {

@@ -14,12 +14,14 @@ import type { IndexCache } from '../cache/index-cache.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { Config } from '../config.ts';
 import { type CacherError, isCacherError } from '../errors.ts';
+import type { GitMirror } from '../git/git-mirror.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
 import { GzipCache } from './http-cache.ts';
 import type { RequestOutcome } from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
+import { registerGitRoutes } from './routes/git.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 
 /** Everything the routes use. */
@@ -31,6 +33,7 @@ export interface AppServices {
   crates: CrateCache;
   registryConfig: RegistryConfigService;
   gzip: GzipCache;
+  git?: GitMirror;
 }
 
 /** Observes every finished request (statistics subscribe here). */
@@ -110,6 +113,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerSparseIndexRoutes(app, services);
   registerCrateRoutes(app, services);
+  registerGitRoutes(app, deps.git);
   return app;
 }
 

@@ -4,9 +4,11 @@
  * both build instances through here.
  */
 import { CrateCache } from '../cache/crate-cache.ts';
-import { IndexCache } from '../cache/index-cache.ts';
+import { IndexCache, type IndexSource } from '../cache/index-cache.ts';
+import { FallbackIndexSource, GitIndexSource } from '../cache/index-sources.ts';
 import { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { Config } from '../config.ts';
+import type { GitMirror } from '../git/git-mirror.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
@@ -19,15 +21,15 @@ export interface ServiceInputs {
   log: AppLogger;
   store: BlobStore;
   http: HttpClient;
+  /** The git index mirror, when served (`--no-git` leaves it out). */
+  git?: GitMirror;
   now?: () => number;
 }
 
 /** Builds the caches for one instance. */
 export function createServices(inputs: ServiceInputs): AppDeps {
-  const { config, log, store, http } = inputs;
-  const source = config.sparseUpstream
-    ? new SparseUpstream(http, config.sparseUpstream)
-    : undefined;
+  const { config, log, store, http, git } = inputs;
+  const source = chooseIndexSource(inputs);
   const index = new IndexCache({
     store,
     source,
@@ -46,5 +48,14 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     maxCrateBytes: config.maxCrateBytes,
     log,
   });
-  return { config, log, store, index, crates, registryConfig };
+  return { config, log, store, index, crates, registryConfig, ...(git && { git }) };
+}
+
+/** Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`). */
+function chooseIndexSource({ config, http, git, log }: ServiceInputs): IndexSource | undefined {
+  const sparse = config.sparseUpstream
+    ? new SparseUpstream(http, config.sparseUpstream)
+    : undefined;
+  if (!git) return sparse;
+  return sparse ? new FallbackIndexSource(sparse, git, log) : new GitIndexSource(git);
 }

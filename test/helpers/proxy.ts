@@ -4,6 +4,7 @@
  * for integration and end-to-end tests. Several can run side by side.
  */
 import type { FastifyInstance } from 'fastify';
+import { createGitMirror } from '../../src/cli/serve.ts';
 import { buildConfig, type Config } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { AppDeps } from '../../src/server/app.ts';
@@ -20,6 +21,8 @@ export interface ProxyOptions {
   upstream?: FakeUpstream;
   /** Settings over the test defaults (port 0 on 127.0.0.1, a temp storage dir). */
   settings?: Partial<Config>;
+  /** Serve the git index, mirroring this repository (path or URL). */
+  gitUrl?: string;
   /** Reuse a storage directory (to test restarts); default a new temp dir, removed on close. */
   storageDir?: string;
 }
@@ -29,6 +32,8 @@ export interface RunningProxy {
   url: string;
   /** `sparse+` registry URL for cargo. */
   sparseRegistry: string;
+  /** Git registry URL for cargo (`<url>/index`). */
+  gitRegistry: string;
   config: Readonly<Config>;
   deps: AppDeps;
   app: FastifyInstance;
@@ -46,7 +51,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
     port: 0,
     listen: '127.0.0.1',
     storageDir,
-    git: { enabled: false, url: '' },
+    git: { enabled: options.gitUrl !== undefined, url: options.gitUrl ?? '' },
     ...(options.upstream && { sparseUpstream: options.upstream.indexUrl }),
     ...options.settings,
   });
@@ -56,15 +61,18 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   await store.init();
   await store.cleanup();
   const http = createHttpClient(config.timeouts);
-  const deps = createServices({ config, log, store, http });
+  const git = createGitMirror(config, log);
+  const deps = createServices({ config, log, store, http, ...(git && { git }) });
   const app = buildApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const url = `http://127.0.0.1:${port}`;
+  await git?.start(config.publicUrl ?? url);
   let closed = false;
   return {
     url,
     sparseRegistry: `sparse+${url}/index/`,
+    gitRegistry: `${url}/index`,
     config,
     deps,
     app,
@@ -74,6 +82,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
       if (closed) return;
       closed = true;
       await app.close();
+      await git?.close();
       await http.close();
       if (ownsStorage) await removeTempDir(storageDir);
     },

@@ -1,0 +1,105 @@
+/**
+ * @module
+ * Running the system `git` against cargo-cacher's own repository only: the git dir is always
+ * given explicitly, system and global config are ignored, and no identity or prompt is needed.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+
+/** Environment for every git child: isolated from the user's git setup. */
+export function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    // The overlay commit needs an identity; the seed failed without a user one (its issue #18).
+    GIT_AUTHOR_NAME: 'cargo-cacher',
+    GIT_AUTHOR_EMAIL: 'cargo-cacher@localhost',
+    GIT_COMMITTER_NAME: 'cargo-cacher',
+    GIT_COMMITTER_EMAIL: 'cargo-cacher@localhost',
+    LC_ALL: 'C',
+    ...extra,
+  };
+}
+
+/** Output of a finished git command. */
+export interface GitResult {
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Options of {@link runGit}. */
+export interface RunGitOptions {
+  input?: Buffer | string;
+  env?: Record<string, string>;
+  /** Called with each line git writes to stderr (progress). */
+  onStderrLine?: (line: string) => void;
+}
+
+/**
+ * Runs `git --git-dir=<gitDir> <args>` and resolves with its output, or rejects with an error
+ * whose message is git's last stderr line.
+ */
+export function runGit(
+  gitDir: string,
+  args: string[],
+  options: RunGitOptions = {},
+): Promise<GitResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', [`--git-dir=${gitDir}`, ...args], {
+      env: gitEnv(options.env),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const stdout: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      stderr = (stderr + text).slice(-16_384);
+      if (options.onStderrLine)
+        for (const line of text.split(/[\r\n]+/)) if (line) options.onStderrLine(line);
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) {
+        resolve({ stdout: Buffer.concat(stdout), stderr });
+        return;
+      }
+      const last =
+        stderr
+          .trim()
+          .split(/[\r\n]+/)
+          .pop() ?? '';
+      reject(new Error(`git ${args[0]} failed (${signal ?? `exit ${code}`}): ${last}`));
+    });
+    child.stdin.on('error', () => {
+      // git may exit before reading all input; its exit code tells what happened.
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs git and returns its stdout as trimmed text. */
+export async function gitText(
+  gitDir: string,
+  args: string[],
+  options?: RunGitOptions,
+): Promise<string> {
+  return (await runGit(gitDir, args, options)).stdout.toString('utf8').trim();
+}
+
+/** Spawns a long-running git child with piped stdio (upload-pack). The caller owns it. */
+export function spawnGit(args: string[], env: Record<string, string> = {}): ChildProcess {
+  return spawn('git', args, { env: gitEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** `git --version`, to fail early with a clear line when git is missing. */
+export function gitVersion(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('git', ['--version'], { env: gitEnv() }, (err, stdout) => {
+      if (err) reject(new Error(`git is not installed or not runnable: ${err.message}`));
+      else resolve(stdout.trim());
+    });
+  });
+}

@@ -1,0 +1,220 @@
+/**
+ * @module
+ * The local mirror of the upstream git index: a bare repository under the storage root, fetched
+ * in the background (the server answers from the first second), refreshed every `-r`, with the
+ * {@link buildOverlayCommit overlay commit} on top. A failed refresh keeps the last good index;
+ * a failed first clone is retried with backoff until it succeeds.
+ */
+import { access, mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { AppLogger } from '../logger.ts';
+import { gitText, runGit } from './git-command.ts';
+import { buildOverlayCommit, SERVED_REF, servedCommit, UPSTREAM_REF } from './overlay.ts';
+
+/** What changed in one refresh (the mirror job queues a pass for what was added). */
+export interface GitRefresh {
+  previousUpstream: string | undefined;
+  upstream: string;
+  served: string;
+}
+
+/** Options of {@link GitMirror}. */
+export interface GitMirrorOptions {
+  /** The bare repository, e.g. `<storage>/git/index.git`. */
+  gitDir: string;
+  /** Anything `git fetch` accepts: URL, path or `file://`. */
+  upstreamUrl: string;
+  refreshMs: number;
+  log: AppLogger;
+}
+
+/** Longest wait between retries of a failing first clone. */
+const MAX_BACKOFF_MS = 5 * 60_000;
+const PROGRESS_LOG_MS = 5_000;
+
+/** The git index mirror. */
+export class GitMirror {
+  readonly gitDir: string;
+  readonly #options: GitMirrorOptions;
+  readonly #listeners: ((refresh: GitRefresh) => void)[] = [];
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #refreshing: Promise<boolean> | undefined;
+  #ready = false;
+  #lastSuccessAt: number | undefined;
+  #lastError: string | undefined;
+  #upstreamHead: string | undefined;
+  #publicUrl = '';
+
+  constructor(options: GitMirrorOptions) {
+    this.#options = options;
+    this.gitDir = options.gitDir;
+  }
+
+  /** True once a served HEAD exists (from this run or an earlier one). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Status for /health and the dashboard. */
+  status() {
+    return {
+      ready: this.#ready,
+      upstream: this.#options.upstreamUrl,
+      lastSuccessAt: this.#lastSuccessAt,
+      lastError: this.#lastError,
+      upstreamHead: this.#upstreamHead,
+    };
+  }
+
+  /** Subscribes to successful refreshes that changed upstream's HEAD. */
+  onRefresh(listener: (refresh: GitRefresh) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Starts the background clone/refresh loop. `publicUrl` is what the served config.json's
+   * `dl` points at; it is known only once the server listens.
+   */
+  async start(publicUrl: string): Promise<void> {
+    this.#publicUrl = publicUrl;
+    await this.#initRepository();
+    this.#ready = (await servedCommit(this.gitDir)) !== undefined;
+    this.#upstreamHead = await this.#revParse(UPSTREAM_REF);
+    this.#loop = this.#runLoop();
+  }
+
+  /** Stops the loop and waits for a running git fetch to end. */
+  async close(): Promise<void> {
+    this.#stop.abort();
+    await this.#loop;
+  }
+
+  /** Fetches upstream and rebuilds the overlay now; resolves false (logged) when it failed. */
+  refresh(): Promise<boolean> {
+    this.#refreshing ??= this.#refreshOnce().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  /** Reads a file of upstream's tree (not the overlay), or `undefined` when absent. */
+  async readUpstreamFile(path: string): Promise<{ body: Buffer; blobId: string } | undefined> {
+    if (this.#upstreamHead === undefined) return undefined;
+    const spec = `${this.#upstreamHead}:${path}`;
+    const blobId = await this.#revParse(spec);
+    if (blobId === undefined) return undefined;
+    const { stdout } = await runGit(this.gitDir, ['cat-file', 'blob', blobId]);
+    return { body: stdout, blobId };
+  }
+
+  async #runLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.#stop.signal.aborted) {
+      const ok = await this.refresh();
+      failures = ok ? 0 : failures + 1;
+      const delay = this.#ready
+        ? this.#options.refreshMs
+        : backoff(failures, this.#options.refreshMs);
+      try {
+        await sleep(delay, undefined, { signal: this.#stop.signal });
+      } catch {
+        return; // aborted by close()
+      }
+    }
+  }
+
+  async #refreshOnce(): Promise<boolean> {
+    const first = !this.#ready;
+    try {
+      const previousUpstream = this.#upstreamHead;
+      await this.#fetchUpstream(first);
+      const upstream = (await this.#revParse(UPSTREAM_REF)) as string;
+      const served = await buildOverlayCommit(this.gitDir, this.#publicUrl);
+      const current = await servedCommit(this.gitDir);
+      if (served !== current) {
+        // One atomic ref update: a client sees the old HEAD or the new one, never a mix.
+        await runGit(this.gitDir, [
+          'update-ref',
+          SERVED_REF,
+          served,
+          ...(current ? [current] : []),
+        ]);
+      }
+      this.#upstreamHead = upstream;
+      this.#ready = true;
+      this.#lastSuccessAt = Date.now();
+      this.#lastError = undefined;
+      this.#announce(first, { previousUpstream, upstream, served }, served !== current);
+      return true;
+    } catch (err) {
+      this.#lastError = (err as Error).message;
+      const what = first
+        ? 'git index clone failed (will retry)'
+        : 'git index refresh failed; still serving the last good index';
+      this.#options.log.notice(
+        { upstream: this.#options.upstreamUrl },
+        `${what}: ${this.#lastError}`,
+      );
+      return false;
+    }
+  }
+
+  #announce(first: boolean, refresh: GitRefresh, changed: boolean): void {
+    const { log } = this.#options;
+    if (first) log.notice({ served: refresh.served }, 'git index ready');
+    else log.info({ served: refresh.served, changed }, 'git index refreshed');
+    if (refresh.previousUpstream === refresh.upstream) return;
+    for (const listener of this.#listeners) listener(refresh);
+  }
+
+  async #fetchUpstream(first: boolean): Promise<void> {
+    let lastLog = 0;
+    // crates.io squashes its history from time to time: the forced refspec accepts that.
+    await runGit(
+      this.gitDir,
+      [
+        'fetch',
+        '--force',
+        '--no-tags',
+        '--progress',
+        this.#options.upstreamUrl,
+        `+HEAD:${UPSTREAM_REF}`,
+      ],
+      {
+        onStderrLine: (line) => {
+          const now = Date.now();
+          if (!first || now - lastLog < PROGRESS_LOG_MS) return;
+          lastLog = now;
+          this.#options.log.notice({ progress: line }, 'cloning the git index');
+        },
+      },
+    );
+  }
+
+  async #initRepository(): Promise<void> {
+    try {
+      await access(`${this.gitDir}/HEAD`);
+    } catch {
+      await mkdir(this.gitDir, { recursive: true });
+      await runGit(this.gitDir, ['init', '--bare', '--quiet']);
+    }
+    await runGit(this.gitDir, ['symbolic-ref', 'HEAD', SERVED_REF]);
+    // A client that read the refs before a refresh may still ask for the old commit.
+    await runGit(this.gitDir, ['config', 'uploadpack.allowAnySHA1InWant', 'true']);
+    await runGit(this.gitDir, ['config', 'core.logAllRefUpdates', 'false']);
+  }
+
+  async #revParse(spec: string): Promise<string | undefined> {
+    try {
+      return (await gitText(this.gitDir, ['rev-parse', '--verify', '--quiet', spec])) || undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** 1 s, 2 s, 4 s … capped by the refresh interval and five minutes. */
+function backoff(failures: number, refreshMs: number): number {
+  return Math.min(1000 * 2 ** Math.max(failures - 1, 0), refreshMs, MAX_BACKOFF_MS);
+}
