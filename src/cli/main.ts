@@ -84,7 +84,9 @@ export type ServeOptions = ReturnType<ReturnType<typeof buildProgram>['opts']>;
 async function main(): Promise<void> {
   const program = buildProgram();
   program.configureOutput({
-    outputError: (text, write) => write(text.replace(/^error: /, 'cargo-cacher: ')),
+    // One line: commander puts its "(Did you mean --port?)" hint on a line of its own.
+    outputError: (text, write) =>
+      write(`${text.replace(/^error: /, 'cargo-cacher: ').trimEnd().replaceAll('\n', ' ')}\n`),
   });
   try {
     await program.parseAsync(process.argv);
