@@ -85,8 +85,10 @@ async function main(): Promise<void> {
   const program = buildProgram();
   program.configureOutput({
     // One line: commander puts its "(Did you mean --port?)" hint on a line of its own.
-    outputError: (text, write) =>
-      write(`${text.replace(/^error: /, 'cargo-cacher: ').trimEnd().replaceAll('\n', ' ')}\n`),
+    outputError: (text, write) => {
+      const line = text.replace(/^error: /, 'cargo-cacher: ').trimEnd().replaceAll('\n', ' ');
+      write(`${line}\n`);
+    },
   });
   try {
     await program.parseAsync(process.argv);
