@@ -19,7 +19,10 @@ import {
 } from './options.ts';
 import { serve } from './serve.ts';
 
-/** Builds the program; exported so tests can parse arguments without starting anything. */
+/**
+ * Builds the program; exported so tests can parse arguments without starting anything. Duration
+ * defaults are shown in the flags' own syntax (`60s`): a bare number would read as seconds.
+ */
 export function buildProgram() {
   return new Command('cargo-cacher')
     .description('A caching proxy for crates.io: sparse and git index, verified crate downloads')
@@ -39,17 +42,18 @@ export function buildProgram() {
       parseUrlFlag,
     )
     .option('-e, --public-url <url>', 'URL clients reach this proxy at', parseUrlFlag)
-    .option(
-      '--index-ttl <duration>',
-      'trust a cached index file this long before revalidating',
-      parseDurationFlag,
-      DEFAULTS.indexTtlMs,
+    .addOption(
+      new Option(
+        '--index-ttl <duration>',
+        'trust a cached index file this long before revalidating',
+      )
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.indexTtlMs, `${DEFAULTS.indexTtlMs / 1000}s`),
     )
-    .option(
-      '-r, --refresh <duration>',
-      'git index refresh interval',
-      parseDurationFlag,
-      DEFAULTS.gitRefreshMs,
+    .addOption(
+      new Option('-r, --refresh <duration>', 'git index refresh interval')
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.gitRefreshMs, `${DEFAULTS.gitRefreshMs / 1000}s`),
     )
     .option('-g, --git <url>', 'upstream git index (anything git clone accepts)', DEFAULTS.gitUrl)
     .option('--no-git', 'do not mirror or serve the git index')
@@ -86,7 +90,10 @@ async function main(): Promise<void> {
   program.configureOutput({
     // One line: commander puts its "(Did you mean --port?)" hint on a line of its own.
     outputError: (text, write) => {
-      const line = text.replace(/^error: /, 'cargo-cacher: ').trimEnd().replaceAll('\n', ' ');
+      const line = text
+        .replace(/^error: /, 'cargo-cacher: ')
+        .trimEnd()
+        .replaceAll('\n', ' ');
       write(`${line}\n`);
     },
   });
