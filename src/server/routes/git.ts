@@ -60,9 +60,13 @@ export function registerGitRoutes(app: FastifyInstance, mirror: GitMirror | unde
     return streamUploadPack(request, reply, ready.gitDir);
   });
 
-  app.post('/index/git-receive-pack', async function refusePush(request) {
-    request.cacher.kind = 'git';
-    throw Errors.CARGO_CACHER_FORBIDDEN('pushing to the cargo-cacher index is not allowed');
+  // Refused in onRequest, before body parsing: a push's own content type has no parser (415).
+  app.post('/index/git-receive-pack', {
+    onRequest: async function refusePush(request) {
+      request.cacher.kind = 'git';
+      throw Errors.CARGO_CACHER_FORBIDDEN('pushing to the cargo-cacher index is not allowed');
+    },
+    handler: async function unreachable() {},
   });
 }
 
