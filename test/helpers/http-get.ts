@@ -25,8 +25,28 @@ export function httpGet(
   headers: Record<string, string> = {},
   method = 'GET',
 ): Promise<RawResponse> {
+  return send(url, { method, headers });
+}
+
+/**
+ * Like {@link httpGet}, but sends `rawPath` exactly as given: `new URL` would resolve `..` and
+ * `%2e%2e` before they ever reached the server, which hides what traversal tests are about.
+ */
+export function httpGetRawPath(
+  baseUrl: string,
+  rawPath: string,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<RawResponse> {
+  return send(baseUrl, { method, headers, path: rawPath });
+}
+
+function send(
+  url: string,
+  options: { method: string; headers: Record<string, string>; path?: string },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
+    const req = request(url, { ...options, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       // An aborted body emits 'error' as well as 'close'; 'close' reports it via `complete`.
