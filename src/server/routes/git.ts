@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Errors } from '../../errors.ts';
+import { Errors, isCacherError } from '../../errors.ts';
 import type { GitMirror } from '../../git/git-mirror.ts';
 import {
   ADVERTISEMENT_TYPE,
@@ -55,6 +55,9 @@ export function registerGitRoutes(app: FastifyInstance, mirror: GitMirror | unde
     const ready = requireMirror(request, mirror);
     if (request.headers['content-type'] !== REQUEST_TYPE) {
       throw Errors.CARGO_CACHER_BAD_REQUEST(`git-upload-pack needs Content-Type ${REQUEST_TYPE}`);
+    }
+    if (Number(request.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) {
+      throw Errors.CARGO_CACHER_BODY_TOO_LARGE(`body exceeds ${MAX_REQUEST_BYTES} bytes`);
     }
     recordOutcome(request, 'hit');
     return streamUploadPack(request, reply, ready.gitDir);
@@ -104,6 +107,20 @@ function streamUploadPack(request: FastifyRequest, reply: FastifyReply, gitDir: 
   feeding.catch((err: unknown) => {
     request.log.debug({ err }, 'git-upload-pack request body aborted');
     kill();
+    // Before any answer went out, a too-large or undecodable body gets its own 4xx instead of
+    // an empty 200 (fastify answers with the error when the stream fails before its first byte).
+    const failure = bodyError(err);
+    if (failure && !reply.raw.headersSent) stdout.destroy(failure);
   });
   return reply.header('content-type', RESULT_TYPE).header('cache-control', NO_CACHE).send(stdout);
+}
+
+/** The client's fault in a failed request body (too large, bad gzip), or `undefined`. */
+function bodyError(err: unknown): Error | undefined {
+  if (isCacherError(err)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('Z_')) {
+    return Errors.CARGO_CACHER_BAD_REQUEST('git-upload-pack request body is not valid gzip');
+  }
+  return undefined;
 }
