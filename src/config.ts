@@ -32,6 +32,8 @@ export interface Config {
   git: { enabled: boolean; url: string };
   offline: boolean;
   all: boolean;
+  /** With `-a`: leave yanked versions out. */
+  skipYanked: boolean;
   prefetch: string[];
   threads: number;
   logLevel: LogLevel;
@@ -75,6 +77,7 @@ export function buildConfig(settings: Partial<Config> = {}): Readonly<Config> {
     git: settings.git ?? { enabled: false, url: DEFAULTS.gitUrl },
     offline: settings.offline ?? false,
     all: settings.all ?? false,
+    skipYanked: settings.skipYanked ?? false,
     prefetch: settings.prefetch ?? [],
     threads: settings.threads ?? DEFAULTS.threads,
     logLevel: settings.logLevel ?? 'warn',

@@ -81,14 +81,22 @@ export class CrateCache {
   }
 
   /**
-   * Downloads and stores a crate. Exposed for prefetching; `open` goes through single-flight.
+   * Downloads and stores a crate, for prefetch and mirror jobs; shares the single flight with
+   * client requests. `known` is the version's index line when the caller has read it already
+   * (the mirror reads the git index), which saves an index lookup.
    */
-  async fetch(id: CrateId): Promise<{ checksum: string; upstreamBytes: number }> {
-    return this.#flights.run(crateLabel(id), () => this.#fetch(id));
+  async fetch(
+    id: CrateId,
+    known?: CrateVersion,
+  ): Promise<{ checksum: string; upstreamBytes: number }> {
+    return this.#flights.run(crateLabel(id), () => this.#fetch(id, known));
   }
 
-  async #fetch(id: CrateId): Promise<{ checksum: string; upstreamBytes: number }> {
-    const entry = await this.#findInIndex(id);
+  async #fetch(
+    id: CrateId,
+    known?: CrateVersion,
+  ): Promise<{ checksum: string; upstreamBytes: number }> {
+    const entry = known ?? (await this.#findInIndex(id));
     // A caller whose storage miss came back after another flight stored the crate lands here.
     if (await this.has(id)) return { checksum: entry.checksum, upstreamBytes: 0 };
     const template = await this.#deps.registryConfig.downloadTemplate();

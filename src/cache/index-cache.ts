@@ -20,6 +20,8 @@ import { SingleFlight } from './single-flight.ts';
 /** Where index files come from: the upstream sparse index, or the git mirror (later). */
 export interface IndexSource {
   fetch(path: string, validators?: Validators): Promise<IndexFetch>;
+  /** True when the source is on this machine (the git mirror): usable with `--offline`. */
+  readonly local?: boolean;
 }
 
 /** How a lookup was answered, for the `X-Cache-Status` header, logs and stats. */
@@ -99,7 +101,8 @@ export class IndexCache {
   }
 
   #canReachUpstream(): boolean {
-    return this.#deps.source !== undefined && !this.#deps.offline;
+    const { source, offline } = this.#deps;
+    return source !== undefined && (!offline || source.local === true);
   }
 
   async #refresh(path: string, cached: IndexFile | undefined): Promise<IndexLookup> {

@@ -12,6 +12,7 @@ import type { IndexSource } from './index-cache.ts';
 
 /** Reads index files from upstream's tree in the git mirror (blob id as validator). */
 export class GitIndexSource implements IndexSource {
+  readonly local = true;
   readonly #mirror: GitMirror;
 
   constructor(mirror: GitMirror) {

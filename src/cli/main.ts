@@ -17,6 +17,7 @@ import {
   parseSparseFlag,
   parseUrlFlag,
 } from './options.ts';
+import { prefetchCommand } from './prefetch.ts';
 import { serve } from './serve.ts';
 
 /**
@@ -27,6 +28,7 @@ export function buildProgram() {
   return new Command('cargo-cacher')
     .description('A caching proxy for crates.io: sparse and git index, verified crate downloads')
     .version(VERSION, '-V, --version')
+    .enablePositionalOptions()
     .option('-p, --port <n>', 'port to listen on', parsePort, DEFAULTS.port)
     .option('--listen <addr>', 'address to listen on', DEFAULTS.listen)
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
@@ -58,6 +60,7 @@ export function buildProgram() {
     .option('-g, --git <url>', 'upstream git index (anything git clone accepts)', DEFAULTS.gitUrl)
     .option('--no-git', 'do not mirror or serve the git index')
     .option('-a, --all', 'mirror every crate of the git index', false)
+    .option('--skip-yanked', 'with -a: leave yanked versions out', false)
     .option(
       '-f, --prefetch <path>',
       'prefetch crates from a Cargo.lock, a name=version list or a directory (repeatable)',
@@ -79,6 +82,28 @@ export function buildProgram() {
     )
     .action(async (options) => {
       await serve(options);
+    })
+    .addCommand(buildPrefetchCommand());
+}
+
+/** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */
+function buildPrefetchCommand() {
+  return new Command('prefetch')
+    .description(
+      'fetch and verify every crate named by Cargo.lock files, name=version lists or directories, then exit',
+    )
+    .argument('<path...>', 'Cargo.lock (any format), name=version list, or directory to search')
+    .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .option('-s, --sparse <url>', 'upstream sparse index', parseSparseFlag, DEFAULTS.sparseUpstream)
+    .option(
+      '-u, --upstream <url>',
+      "crate download source (default: the upstream index's dl)",
+      parseUrlFlag,
+    )
+    .option('-t, --threads <n>', 'concurrent downloads', parsePositiveInt, DEFAULTS.threads)
+    .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
+    .action(async (paths, options) => {
+      await prefetchCommand(paths, options);
     });
 }
 

@@ -25,6 +25,8 @@ export interface GitMirrorOptions {
   /** Anything `git fetch` accepts: URL, path or `file://`. */
   upstreamUrl: string;
   refreshMs: number;
+  /** Never fetch: serve the mirror as it is (`--offline`). */
+  offline?: boolean;
   log: AppLogger;
 }
 
@@ -112,6 +114,7 @@ export class GitMirror {
     let failures = 0;
     while (!this.#stop.signal.aborted) {
       const ok = await this.refresh();
+      if (this.#options.offline) return;
       failures = ok ? 0 : failures + 1;
       const delay = this.#ready
         ? this.#options.refreshMs
@@ -128,7 +131,12 @@ export class GitMirror {
     const first = !this.#ready;
     try {
       const previousUpstream = this.#upstreamHead;
-      await this.#fetchUpstream(first);
+      if (this.#options.offline) {
+        if (first)
+          throw new Error('no git index was mirrored yet and --offline forbids fetching it');
+      } else {
+        await this.#fetchUpstream(first);
+      }
       const upstream = (await this.#revParse(UPSTREAM_REF)) as string;
       const served = await buildOverlayCommit(this.gitDir, this.#publicUrl);
       const current = await servedCommit(this.gitDir);

@@ -15,6 +15,8 @@ import type { RegistryConfigService } from '../cache/registry-config-service.ts'
 import type { Config } from '../config.ts';
 import { type CacherError, isCacherError } from '../errors.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
+import type { JobRegistry } from '../jobs/job.ts';
+import type { Prefetcher } from '../jobs/prefetcher.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
@@ -22,6 +24,7 @@ import { GzipCache } from './http-cache.ts';
 import type { RequestOutcome } from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
 import { registerGitRoutes } from './routes/git.ts';
+import { registerJobRoutes } from './routes/jobs.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 
 /** Everything the routes use. */
@@ -33,6 +36,8 @@ export interface AppServices {
   crates: CrateCache;
   registryConfig: RegistryConfigService;
   gzip: GzipCache;
+  jobs: JobRegistry;
+  prefetcher: Prefetcher;
   git?: GitMirror;
 }
 
@@ -114,6 +119,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSparseIndexRoutes(app, services);
   registerCrateRoutes(app, services);
   registerGitRoutes(app, deps.git);
+  registerJobRoutes(app, deps.jobs, deps.prefetcher);
   return app;
 }
 

@@ -9,6 +9,8 @@ import { FallbackIndexSource, GitIndexSource } from '../cache/index-sources.ts';
 import { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { Config } from '../config.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
+import { JobRegistry } from '../jobs/job.ts';
+import { Prefetcher } from '../jobs/prefetcher.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
@@ -48,11 +50,27 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     maxCrateBytes: config.maxCrateBytes,
     log,
   });
-  return { config, log, store, index, crates, registryConfig, ...(git && { git }) };
+  const jobs = new JobRegistry();
+  const prefetcher = new Prefetcher({ index, crates, jobs, threads: config.threads, log });
+  return {
+    config,
+    log,
+    store,
+    index,
+    crates,
+    registryConfig,
+    jobs,
+    prefetcher,
+    ...(git && { git }),
+  };
 }
 
-/** Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`). */
+/**
+ * Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`,
+ * and `--offline`, where the local mirror is the only source that contacts no upstream).
+ */
 function chooseIndexSource({ config, http, git, log }: ServiceInputs): IndexSource | undefined {
+  if (config.offline) return git ? new GitIndexSource(git) : undefined;
   const sparse = config.sparseUpstream
     ? new SparseUpstream(http, config.sparseUpstream)
     : undefined;

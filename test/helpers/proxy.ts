@@ -4,14 +4,11 @@
  * for integration and end-to-end tests. Several can run side by side.
  */
 import type { FastifyInstance } from 'fastify';
-import { createGitMirror } from '../../src/cli/serve.ts';
 import { buildConfig, type Config } from '../../src/config.ts';
+import { type Instance, startInstance } from '../../src/instance.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { AppDeps } from '../../src/server/app.ts';
-import { buildApp } from '../../src/server/app.ts';
-import { createServices } from '../../src/server/services.ts';
-import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
-import { createHttpClient, type HttpClient } from '../../src/upstream/http-client.ts';
+import type { HttpClient } from '../../src/upstream/http-client.ts';
 import type { FakeUpstream } from './fake-upstream.ts';
 import { makeTempDir, removeTempDir } from './temp-dir.ts';
 
@@ -39,6 +36,7 @@ export interface RunningProxy {
   app: FastifyInstance;
   http: HttpClient;
   storageDir: string;
+  instance: Instance;
   /** Stops the proxy; removes the storage dir when the helper made it. */
   close(): Promise<void>;
 }
@@ -57,17 +55,8 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   });
   const level = (process.env.CARGO_CACHER_TEST_LOG ?? 'silent') as Config['logLevel'];
   const log = createLogger({ level, format: 'json', destination: process.stderr });
-  const store = new FsBlobStore(storageDir);
-  await store.init();
-  await store.cleanup();
-  const http = createHttpClient(config.timeouts);
-  const git = createGitMirror(config, log);
-  const deps = createServices({ config, log, store, http, ...(git && { git }) });
-  const app = buildApp(deps);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const { port } = app.server.address() as { port: number };
-  const url = `http://127.0.0.1:${port}`;
-  await git?.start(config.publicUrl ?? url);
+  const instance = await startInstance(config, log);
+  const { app, deps, http, url } = instance;
   let closed = false;
   return {
     url,
@@ -78,12 +67,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
     app,
     http,
     storageDir,
+    instance,
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
-      await git?.close();
-      await http.close();
+      await instance.close();
       if (ownsStorage) await removeTempDir(storageDir);
     },
   };

@@ -1,0 +1,49 @@
+/**
+ * @module
+ * `cargo-cacher prefetch <path>...`: the one-shot form for CI. Fills the storage from lock files
+ * or `name=version` lists and exits 0 when everything is cached and verified, else 1 with a list
+ * of what failed.
+ */
+import { resolve } from 'node:path';
+import { buildConfig } from '../config.ts';
+import { openStorage } from '../instance.ts';
+import { readPrefetchPaths } from '../jobs/prefetch-input.ts';
+import { createLogger, levelForVerbosity } from '../logger.ts';
+import { createServices } from '../server/services.ts';
+import { createHttpClient } from '../upstream/http-client.ts';
+
+/** Flags of the prefetch command. */
+export interface PrefetchOptions {
+  index: string;
+  sparse?: string | undefined;
+  upstream?: string | undefined;
+  threads: number;
+  debug: number | true;
+}
+
+/** Runs the prefetch and sets the process exit code. */
+export async function prefetchCommand(paths: string[], options: PrefetchOptions): Promise<void> {
+  const config = buildConfig({
+    storageDir: resolve(options.index),
+    sparseUpstream: options.sparse,
+    crateUpstream: options.upstream,
+    threads: options.threads,
+    logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
+  });
+  const log = createLogger({ level: config.logLevel, format: 'json' });
+  const request = await readPrefetchPaths(paths);
+  const store = await openStorage(config, log);
+  const http = createHttpClient(config.timeouts);
+  try {
+    const { prefetcher } = createServices({ config, log, store, http });
+    const tty = process.stderr.isTTY === true;
+    const job = await prefetcher.run(request, `prefetch of ${request.files.join(', ')}`, { tty });
+    const failed = job.report.filter((entry) => entry.status === 'failed');
+    for (const entry of failed) {
+      process.stderr.write(`failed: ${entry.name} ${entry.version}: ${entry.reason}\n`);
+    }
+    process.exitCode = failed.length === 0 ? 0 : 1;
+  } finally {
+    await http.close();
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * @module
+ * One running cargo-cacher: storage, upstream client, git mirror, caches, HTTP app and
+ * background jobs, started and stopped in the right order. The CLI's `serve` and the tests
+ * both start instances through here, so they run the same wiring.
+ */
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import { Errors } from './errors.ts';
+import { GitMirror } from './git/git-mirror.ts';
+import { FullMirror } from './jobs/mirror.ts';
+import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
+import type { AppLogger } from './logger.ts';
+import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
+import { createServices } from './server/services.ts';
+import { FsBlobStore } from './storage/fs-blob-store.ts';
+import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
+
+/** A started instance. */
+export interface Instance {
+  app: FastifyInstance;
+  deps: AppDeps;
+  http: HttpClient;
+  fullMirror: FullMirror | undefined;
+  /** The URL this instance listens at (`http://127.0.0.1:PORT`). */
+  url: string;
+  /** Stops accepting, finishes in-flight responses, stops jobs and the git mirror. */
+  close(): Promise<void>;
+}
+
+/** Extra pieces a caller plugs in (statistics recorders, for instance). */
+export interface InstanceOptions {
+  observers?: RequestObserver[];
+}
+
+/**
+ * Starts an instance: checks the storage root and `-f` paths first (bad input fails before
+ * anything listens), then listens, then starts the git mirror and the background jobs.
+ */
+export async function startInstance(
+  config: Readonly<Config>,
+  log: AppLogger,
+  options: InstanceOptions = {},
+): Promise<Instance> {
+  checkJobSettings(config);
+  const prefetch =
+    config.prefetch.length > 0 ? await readPrefetchPaths(config.prefetch) : undefined;
+  const store = await openStorage(config, log);
+  const http = createHttpClient(config.timeouts);
+  const git = createGitMirror(config, log);
+  const deps = createServices({ config, log, store, http, ...(git && { git }) });
+  const app = buildApp({ ...deps, ...(options.observers && { observers: options.observers }) });
+  await app.listen({ port: config.port, host: config.listen });
+  const { port } = app.server.address() as { port: number };
+  const url = `http://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
+  const fullMirror = startJobs(config, deps, log, prefetch);
+  await git?.start(config.publicUrl ?? `http://localhost:${port}`);
+  if (fullMirror && git?.ready) fullMirror.requestFullPass();
+  return {
+    app,
+    deps,
+    http,
+    fullMirror,
+    url,
+    async close() {
+      await app.close();
+      await deps.prefetcher.close();
+      await fullMirror?.close();
+      await git?.close();
+      await http.close();
+    },
+  };
+}
+
+/** Opens the storage root and removes what an interrupted run left half-written. */
+export async function openStorage(config: Readonly<Config>, log: AppLogger): Promise<FsBlobStore> {
+  const store = new FsBlobStore(config.storageDir);
+  await store.init();
+  const removed = await store.cleanup();
+  if (removed > 0) log.info({ removed }, 'removed temporary files left by an earlier run');
+  return store;
+}
+
+function checkJobSettings(config: Readonly<Config>): void {
+  if (config.all && !config.git.enabled) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(
+      '-a/--all mirrors the crates listed in the git index, so it needs the git mirror: remove --no-git',
+    );
+  }
+}
+
+/** Starts `-f` prefetching and, with `-a`, the full mirror (which follows the git mirror). */
+function startJobs(
+  config: Readonly<Config>,
+  deps: AppDeps,
+  log: AppLogger,
+  prefetch: PrefetchRequest | undefined,
+): FullMirror | undefined {
+  if (prefetch) deps.prefetcher.start(prefetch, `prefetch of ${prefetch.files.join(', ')}`);
+  if (!config.all || !deps.git) return undefined;
+  const fullMirror = new FullMirror({
+    git: deps.git,
+    crates: deps.crates,
+    jobs: deps.jobs,
+    threads: config.threads,
+    skipYanked: config.skipYanked,
+    log,
+  });
+  fullMirror.follow();
+  return fullMirror;
+}
+
+/** The git index mirror, unless `--no-git`. It lives under the storage root. */
+export function createGitMirror(config: Readonly<Config>, log: AppLogger): GitMirror | undefined {
+  if (!config.git.enabled) return undefined;
+  if (config.publicUrl === undefined && !isLoopback(config.listen)) {
+    log.warn(
+      'serving the git index without --public-url: its config.json sends downloads to ' +
+        'http://localhost:PORT, which only works on this machine',
+    );
+  }
+  return new GitMirror({
+    gitDir: join(config.storageDir, 'git', 'index.git'),
+    upstreamUrl: config.git.url,
+    refreshMs: config.gitRefreshMs,
+    offline: config.offline,
+    log,
+  });
+}
+
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || address.startsWith('127.');
+}

@@ -1,0 +1,161 @@
+/**
+ * @module
+ * The full mirror (`-a`): every version of every crate in the git index, `-t` at a time.
+ * Resumable (what is stored is verified, so it is skipped), and exactly one pass at a time: a
+ * refresh that lands while a pass runs queues an incremental pass for what it added.
+ */
+import type { CrateCache } from '../cache/crate-cache.ts';
+import type { GitMirror, GitRefresh } from '../git/git-mirror.ts';
+import { changedIndexPaths, listIndexPaths, readTreeFiles } from '../git/tree-reader.ts';
+import type { AppLogger } from '../logger.ts';
+import { type CrateVersion, parseIndexFile } from '../registry/index-entry.ts';
+import type { Job, JobRegistry, PackageReport } from './job.ts';
+import { reportProgress } from './progress.ts';
+import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
+import { runPool } from './worker-pool.ts';
+
+/** What a {@link FullMirror} needs. */
+export interface FullMirrorDeps {
+  git: GitMirror;
+  crates: CrateCache;
+  jobs: JobRegistry;
+  threads: number;
+  skipYanked: boolean;
+  log: AppLogger;
+  retry?: RetryPolicy;
+  tty?: boolean;
+}
+
+/** Work waiting for the running pass to end. */
+interface PendingWork {
+  full: boolean;
+  ranges: { from: string; to: string }[];
+}
+
+/** Runs mirror passes one at a time. */
+export class FullMirror {
+  readonly #deps: FullMirrorDeps;
+  readonly #stop = new AbortController();
+  #pending: PendingWork = { full: false, ranges: [] };
+  #draining: Promise<void> | undefined;
+
+  constructor(deps: FullMirrorDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Follows the git mirror: its first clone starts a full pass, and each later refresh an
+   * incremental one. Call before the mirror starts so no refresh is missed; a mirror that is
+   * ready already (a restart) needs {@link requestFullPass} to resume.
+   */
+  follow(): void {
+    this.#deps.git.onRefresh((refresh) => this.#onRefresh(refresh));
+  }
+
+  /** Queues a full pass (or runs it now when idle). */
+  requestFullPass(): void {
+    this.#pending.full = true;
+    this.#drain();
+  }
+
+  /** Resolves when no pass is running or queued. */
+  async idle(): Promise<void> {
+    while (this.#draining !== undefined) await this.#draining;
+  }
+
+  async close(): Promise<void> {
+    this.#stop.abort();
+    await this.idle();
+  }
+
+  #onRefresh(refresh: GitRefresh): void {
+    if (refresh.previousUpstream === undefined) this.#pending.full = true;
+    else this.#pending.ranges.push({ from: refresh.previousUpstream, to: refresh.upstream });
+    this.#drain();
+  }
+
+  #drain(): void {
+    if (this.#draining || this.#stop.signal.aborted) return;
+    this.#draining = this.#drainLoop().finally(() => {
+      this.#draining = undefined;
+    });
+    this.#draining.catch(() => undefined);
+  }
+
+  async #drainLoop(): Promise<void> {
+    while (!this.#stop.signal.aborted && (this.#pending.full || this.#pending.ranges.length > 0)) {
+      const work = this.#pending;
+      this.#pending = { full: false, ranges: [] };
+      try {
+        await this.#runPass(work);
+      } catch (err) {
+        this.#deps.log.error({ err }, 'mirror pass failed');
+      }
+    }
+  }
+
+  /** Runs one pass and returns its job. */
+  async #runPass(work: PendingWork): Promise<Job> {
+    const { git, log, jobs } = this.#deps;
+    const rev = git.status().upstreamHead as string;
+    const paths = work.full
+      ? await listIndexPaths(git.gitDir, rev)
+      : await this.#changedPaths(work);
+    const job = jobs.create(
+      'mirror',
+      work.full ? 'full mirror' : `incremental mirror (${paths.length} crates)`,
+    );
+    const stop = reportProgress(job, log, this.#deps.tty ?? false);
+    try {
+      await runPool(
+        this.#versions(rev, paths, job),
+        this.#deps.threads,
+        (v) => this.#mirrorOne(job, v),
+        this.#stop.signal,
+      );
+      job.finish(this.#stop.signal.aborted ? new Error('stopped before the end') : undefined);
+    } catch (err) {
+      job.finish(err);
+    } finally {
+      stop();
+    }
+    return job;
+  }
+
+  async #changedPaths(work: PendingWork): Promise<string[]> {
+    const paths = new Set<string>();
+    for (const { from, to } of work.ranges) {
+      for (const path of await changedIndexPaths(this.#deps.git.gitDir, from, to)) paths.add(path);
+    }
+    return [...paths];
+  }
+
+  async *#versions(rev: string, paths: string[], job: Job): AsyncIterable<CrateVersion> {
+    for await (const file of readTreeFiles(this.#deps.git.gitDir, rev, paths)) {
+      const versions = parseIndexFile(file.body);
+      const wanted = this.#deps.skipYanked ? versions.filter((v) => !v.yanked) : versions;
+      job.expect(wanted.length);
+      yield* wanted;
+    }
+  }
+
+  async #mirrorOne(job: Job, version: CrateVersion): Promise<void> {
+    job.record(await this.#fetchVersion(version));
+  }
+
+  async #fetchVersion(entry: CrateVersion): Promise<PackageReport> {
+    const id = { name: entry.name, version: entry.version };
+    try {
+      if (await this.#deps.crates.has(id)) return { ...id, status: 'cached' };
+      const retry = this.#deps.retry ?? DEFAULT_RETRY;
+      const fetched = await withRetry(
+        () => this.#deps.crates.fetch(id, entry),
+        retry,
+        this.#stop.signal,
+      );
+      return { ...id, status: 'fetched', bytes: fetched.upstreamBytes };
+    } catch (err) {
+      return { ...id, status: 'failed', reason: (err as Error).message };
+    }
+  }
+}

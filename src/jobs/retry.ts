@@ -1,0 +1,41 @@
+/**
+ * @module
+ * Retrying transient upstream failures with exponential backoff, for background jobs (client
+ * requests are not retried here: cargo retries them itself).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isCacherError } from '../errors.ts';
+
+/** How often and how patiently to retry. */
+export interface RetryPolicy {
+  attempts: number;
+  /** Delay before the first retry; doubled for each further one. */
+  baseDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 1000 };
+
+/** Upstream trouble that may pass (network, timeouts, 5xx, 429); never a 404 or a bad checksum. */
+export function isTransient(err: unknown): boolean {
+  return (
+    isCacherError(err, 'CARGO_CACHER_UPSTREAM_UNREACHABLE') ||
+    isCacherError(err, 'CARGO_CACHER_UPSTREAM_STATUS') ||
+    isCacherError(err, 'CARGO_CACHER_GIT_NOT_READY')
+  );
+}
+
+/** Runs `task`, retrying transient failures per `policy`; rethrows the last error. */
+export async function withRetry<T>(
+  task: () => Promise<T>,
+  policy: RetryPolicy,
+  signal?: AbortSignal,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await task();
+    } catch (err) {
+      if (attempt >= policy.attempts || !isTransient(err) || signal?.aborted) throw err;
+      await sleep(policy.baseDelayMs * 2 ** (attempt - 1), undefined, signal ? { signal } : {});
+    }
+  }
+}
