@@ -81,8 +81,11 @@ export class GitMirror {
   async start(publicUrl: string): Promise<void> {
     this.#publicUrl = publicUrl;
     await this.#initRepository();
-    this.#ready = (await servedCommit(this.gitDir)) !== undefined;
     this.#upstreamHead = await this.#revParse(UPSTREAM_REF);
+    // An earlier run's overlay may name another public URL: rebuild it before serving, so a
+    // restart while upstream is unreachable does not send downloads to the old address.
+    if (this.#upstreamHead !== undefined) await this.#switchOverlay();
+    this.#ready = (await servedCommit(this.gitDir)) !== undefined;
     this.#loop = this.#runLoop();
   }
 
@@ -138,22 +141,12 @@ export class GitMirror {
         await this.#fetchUpstream(first);
       }
       const upstream = (await this.#revParse(UPSTREAM_REF)) as string;
-      const served = await buildOverlayCommit(this.gitDir, this.#publicUrl);
-      const current = await servedCommit(this.gitDir);
-      if (served !== current) {
-        // One atomic ref update: a client sees the old HEAD or the new one, never a mix.
-        await runGit(this.gitDir, [
-          'update-ref',
-          SERVED_REF,
-          served,
-          ...(current ? [current] : []),
-        ]);
-      }
+      const { served, changed } = await this.#switchOverlay();
       this.#upstreamHead = upstream;
       this.#ready = true;
       this.#lastSuccessAt = Date.now();
       this.#lastError = undefined;
-      this.#announce(first, { previousUpstream, upstream, served }, served !== current);
+      this.#announce(first, { previousUpstream, upstream, served }, changed);
       return true;
     } catch (err) {
       this.#lastError = (err as Error).message;
@@ -166,6 +159,17 @@ export class GitMirror {
       );
       return false;
     }
+  }
+
+  /** Builds the overlay on the fetched upstream HEAD and points the served ref at it. */
+  async #switchOverlay(): Promise<{ served: string; changed: boolean }> {
+    const served = await buildOverlayCommit(this.gitDir, this.#publicUrl);
+    const current = await servedCommit(this.gitDir);
+    if (served !== current) {
+      // One atomic ref update: a client sees the old HEAD or the new one, never a mix.
+      await runGit(this.gitDir, ['update-ref', SERVED_REF, served, ...(current ? [current] : [])]);
+    }
+    return { served, changed: served !== current };
   }
 
   #announce(first: boolean, refresh: GitRefresh, changed: boolean): void {
