@@ -35,6 +35,8 @@ export interface RunGitOptions {
   env?: Record<string, string>;
   /** Called with each line git writes to stderr (progress). */
   onStderrLine?: (line: string) => void;
+  /** Kills git and its children when aborted (shutdown during a long fetch). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -50,7 +52,19 @@ export function runGit(
     const child = spawn('git', [`--git-dir=${gitDir}`, ...args], {
       env: gitEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group, so an abort also reaches the helpers a fetch starts
+      // (git-remote-http blocked on a silent server outlives a killed `git fetch`).
+      detached: options.signal !== undefined,
     });
+    const abort = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    };
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener('abort', abort, { once: true });
     const stdout: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
@@ -62,6 +76,7 @@ export function runGit(
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
+      options.signal?.removeEventListener('abort', abort);
       if (code === 0) {
         resolve({ stdout: Buffer.concat(stdout), stderr });
         return;

@@ -89,7 +89,7 @@ export class GitMirror {
     this.#loop = this.#runLoop();
   }
 
-  /** Stops the loop and waits for a running git fetch to end. */
+  /** Stops the loop, kills a running git fetch and waits for it to end. */
   async close(): Promise<void> {
     this.#stop.abort();
     await this.#loop;
@@ -149,6 +149,7 @@ export class GitMirror {
       this.#announce(first, { previousUpstream, upstream, served }, changed);
       return true;
     } catch (err) {
+      if (this.#stop.signal.aborted) return false; // close() killed the fetch
       this.#lastError = (err as Error).message;
       const what = first
         ? 'git index clone failed (will retry)'
@@ -194,6 +195,7 @@ export class GitMirror {
         `+HEAD:${UPSTREAM_REF}`,
       ],
       {
+        signal: this.#stop.signal,
         onStderrLine: (line) => {
           const now = Date.now();
           if (!first || now - lastLog < PROGRESS_LOG_MS) return;
