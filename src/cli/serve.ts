@@ -57,7 +57,7 @@ function logStartup(log: AppLogger, config: Readonly<Config>, url: string): void
   const upstream = config.offline ? 'none (--offline)' : (config.sparseUpstream ?? 'none');
   log.notice(
     {
-      listen: url,
+      listen: new URL(url).host,
       storage: config.storageDir,
       sparseUpstream: config.sparseUpstream ?? 'none',
       crateUpstream: config.crateUpstream ?? "upstream config.json's dl",
