@@ -1,0 +1,287 @@
+/**
+ * @module
+ * The in-memory side of the statistics: finished requests and upstream results are added up
+ * here as they happen (no I/O, no per-request allocation beyond a map lookup), and the
+ * recorder writes the sums in one transaction per flush. 10,000 hits in one second become one
+ * row update per (minute, kind, outcome).
+ */
+import type { FinishedRequest } from '../server/app.ts';
+import type { UpstreamResult } from '../upstream/observed-client.ts';
+import { dayOf, MINUTE_MS, minuteOf } from './time.ts';
+
+/** Route kinds that statistics count; the API, the dashboard and /metrics are left out. */
+export const COUNTED_KINDS: ReadonlySet<string> = new Set(['sparse-index', 'crate', 'git']);
+
+/** Sums of a bucket of requests. */
+export interface RequestSums {
+  requests: number;
+  bytesSent: number;
+  bytesUpstream: number;
+  bytesSaved: number;
+  durationMs: number;
+  ttfbMs: number;
+}
+
+/** Requests of one kind and outcome in one time bucket (minute or day). */
+export interface RequestRow extends RequestSums {
+  bucket: number;
+  kind: string;
+  outcome: string;
+}
+
+/** Downloads of one crate version. */
+export interface CrateRow {
+  name: string;
+  version: string;
+  downloads: number;
+  hits: number;
+  bytesSent: number;
+  firstServed: number;
+  lastServed: number;
+}
+
+/** Upstream requests of one source in one time bucket. */
+export interface UpstreamRow {
+  bucket: number;
+  source: string;
+  requests: number;
+  failures: number;
+  latencyMs: number;
+  latencyMaxMs: number;
+}
+
+/** A recent miss or error, for the bounded event table. */
+export interface EventRow {
+  at: number;
+  type: 'miss' | 'error' | 'upstream';
+  kind: string;
+  outcome: string;
+  status: number;
+  target: string;
+  detail: string | null;
+}
+
+/** The last known state of one upstream source. */
+export interface SourceState {
+  lastSuccessAt?: number;
+  lastFailureAt?: number;
+  lastError?: string;
+}
+
+/**
+ * Bytes a request was served from the cache without fetching them: everything sent, less what
+ * had to come from upstream for it (never negative: a gzipped index is smaller than its source).
+ */
+export function bytesSavedBy(
+  record: Pick<FinishedRequest, 'outcome' | 'status' | 'bytesSent' | 'upstreamBytes'>,
+): number {
+  if (record.status < 200 || record.status >= 300) return 0;
+  if (record.outcome === 'error' || record.outcome === 'not-found') return 0;
+  return Math.max(0, record.bytesSent - record.upstreamBytes);
+}
+
+/** What happened since the last flush. */
+export class StatsBatch {
+  readonly requests = new Map<string, RequestRow>();
+  readonly crates = new Map<string, CrateRow>();
+  readonly upstream = new Map<string, UpstreamRow>();
+  readonly failures = new Map<
+    string,
+    { day: number; source: string; reason: string; failures: number }
+  >();
+  readonly sources = new Map<string, SourceState>();
+  readonly events: EventRow[] = [];
+  readonly #maxEvents: number;
+  #size = 0;
+
+  constructor(maxEvents = 1000) {
+    this.#maxEvents = maxEvents;
+  }
+
+  /** Records added (requests and upstream results). */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Adds a finished request that happened at `at` (ms). Uncounted kinds are ignored. */
+  addRequest(record: FinishedRequest, at: number): void {
+    if (!COUNTED_KINDS.has(record.kind)) return;
+    this.#size += 1;
+    const outcome = outcomeOf(record);
+    const minute = minuteOf(at);
+    const key = `${minute}|${record.kind}|${outcome}`;
+    let row = this.requests.get(key);
+    if (!row) {
+      row = { bucket: minute, kind: record.kind, outcome, ...emptySums() };
+      this.requests.set(key, row);
+    }
+    row.requests += 1;
+    row.bytesSent += record.bytesSent;
+    row.bytesUpstream += record.upstreamBytes;
+    row.bytesSaved += bytesSavedBy(record);
+    row.durationMs += record.durationMs;
+    row.ttfbMs += record.ttfbMs ?? record.durationMs;
+    if (record.kind === 'crate' && record.crate && record.status === 200) {
+      this.#addCrate(record.crate, outcome === 'hit', record.bytesSent, at);
+    }
+    if (outcome === 'miss' || outcome === 'error') this.#addEvent(eventOf(record, outcome, at));
+  }
+
+  /** Adds an upstream result observed at `at` (ms). */
+  addUpstream(result: UpstreamResult, at: number): void {
+    this.#size += 1;
+    const minute = minuteOf(at);
+    const key = `${minute}|${result.source}`;
+    let row = this.upstream.get(key);
+    if (!row) {
+      row = {
+        bucket: minute,
+        source: result.source,
+        requests: 0,
+        failures: 0,
+        latencyMs: 0,
+        latencyMaxMs: 0,
+      };
+      this.upstream.set(key, row);
+    }
+    // A body that broke off was counted as a request when its headers arrived.
+    if (result.failure !== 'body') {
+      row.requests += 1;
+      row.latencyMs += result.latencyMs;
+      row.latencyMaxMs = Math.max(row.latencyMaxMs, result.latencyMs);
+    }
+    const state = this.sources.get(result.source) ?? {};
+    this.sources.set(result.source, state);
+    if (!result.failure) {
+      state.lastSuccessAt = at;
+      return;
+    }
+    row.failures += 1;
+    state.lastFailureAt = at;
+    state.lastError = result.detail ?? result.failure;
+    const day = dayOf(at);
+    const failureKey = `${day}|${result.source}|${result.failure}`;
+    const failure = this.failures.get(failureKey) ?? {
+      day,
+      source: result.source,
+      reason: result.failure,
+      failures: 0,
+    };
+    failure.failures += 1;
+    this.failures.set(failureKey, failure);
+    this.#addEvent({
+      at,
+      type: 'upstream',
+      kind: result.source,
+      outcome: result.failure,
+      status: result.status ?? 0,
+      target: stripQuery(result.url),
+      detail: result.detail ?? null,
+    });
+  }
+
+  /** The minute rows summed per UTC day: the roll-up written alongside them. */
+  requestDays(): RequestRow[] {
+    return rollUp(
+      [...this.requests.values()],
+      (row) => `${row.kind}|${row.outcome}`,
+      (a, b) => {
+        addSums(a, b);
+      },
+    );
+  }
+
+  /** The upstream minute rows summed per UTC day. */
+  upstreamDays(): UpstreamRow[] {
+    return rollUp(
+      [...this.upstream.values()],
+      (row) => row.source,
+      (a, b) => {
+        a.requests += b.requests;
+        a.failures += b.failures;
+        a.latencyMs += b.latencyMs;
+        a.latencyMaxMs = Math.max(a.latencyMaxMs, b.latencyMaxMs);
+      },
+    );
+  }
+
+  #addCrate(
+    crate: { name: string; version: string },
+    hit: boolean,
+    bytes: number,
+    at: number,
+  ): void {
+    const key = `${crate.name}@${crate.version}`;
+    let row = this.crates.get(key);
+    if (!row) {
+      row = { ...crate, downloads: 0, hits: 0, bytesSent: 0, firstServed: at, lastServed: at };
+      this.crates.set(key, row);
+    }
+    row.downloads += 1;
+    row.hits += hit ? 1 : 0;
+    row.bytesSent += bytes;
+    row.lastServed = at;
+  }
+
+  #addEvent(event: EventRow): void {
+    this.events.push(event);
+    if (this.events.length > this.#maxEvents) this.events.shift();
+  }
+}
+
+/** A request without an outcome (a route that sets none) is counted by its status. */
+function outcomeOf(record: FinishedRequest): string {
+  if (record.outcome) return record.outcome;
+  if (record.status >= 500) return 'error';
+  return record.status === 404 ? 'not-found' : 'hit';
+}
+
+function eventOf(record: FinishedRequest, outcome: string, at: number): EventRow {
+  const target = record.crate
+    ? `${record.crate.name}@${record.crate.version}`
+    : stripQuery(record.url);
+  return {
+    at,
+    type: outcome === 'miss' ? 'miss' : 'error',
+    kind: record.kind,
+    outcome,
+    status: record.status,
+    target,
+    detail: record.errorCode ?? null,
+  };
+}
+
+function stripQuery(url: string | undefined): string {
+  return (url ?? '').split('?')[0] ?? '';
+}
+
+/** Empty request sums. */
+export function emptySums(): RequestSums {
+  return { requests: 0, bytesSent: 0, bytesUpstream: 0, bytesSaved: 0, durationMs: 0, ttfbMs: 0 };
+}
+
+/** Adds `b`'s sums into `a`. */
+export function addSums(a: RequestSums, b: RequestSums): void {
+  a.requests += b.requests;
+  a.bytesSent += b.bytesSent;
+  a.bytesUpstream += b.bytesUpstream;
+  a.bytesSaved += b.bytesSaved;
+  a.durationMs += b.durationMs;
+  a.ttfbMs += b.ttfbMs;
+}
+
+function rollUp<T extends { bucket: number }>(
+  rows: T[],
+  keyOf: (row: T) => string,
+  merge: (into: T, row: T) => void,
+): T[] {
+  const days = new Map<string, T>();
+  for (const row of rows) {
+    const day = dayOf(row.bucket * MINUTE_MS);
+    const key = `${day}|${keyOf(row)}`;
+    const existing = days.get(key);
+    if (existing) merge(existing, row);
+    else days.set(key, { ...row, bucket: day });
+  }
+  return [...days.values()];
+}

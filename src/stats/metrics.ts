@@ -1,0 +1,262 @@
+/**
+ * @module
+ * Prometheus metrics (prom-client) in a private registry per instance, so several instances can
+ * run in one process (tests do). Counters and histograms are fed by the request and upstream
+ * observers; gauges (cache size, in-flight fetches, git index age, job progress) are read at
+ * scrape time from the instance. Every name starts with `cargo_cacher_`, besides prom-client's
+ * standard `process_*` and `nodejs_*` metrics.
+ */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { FinishedRequest } from '../server/app.ts';
+import type { UpstreamResult } from '../upstream/observed-client.ts';
+import { VERSION } from '../version.ts';
+import { bytesSavedBy } from './batch.ts';
+import type { CacheSize } from './cache-size.ts';
+import type { JobsSource } from './jobs-source.ts';
+import type { GitStatusSource } from './summary.ts';
+
+/** What the scrape-time gauges read. */
+export interface MetricsSources {
+  cacheSize?: () => Promise<CacheSize | undefined>;
+  git?: GitStatusSource;
+  jobs?: JobsSource;
+  inFlight?: () => { index: number; crates: number };
+  now?: () => number;
+}
+
+/** Seconds: from a memory hit (~1 ms) to a large crate over a slow link. */
+const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** The metrics of one instance. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<'kind' | 'outcome'>;
+  readonly #duration: Histogram<'kind'>;
+  readonly #ttfb: Histogram<'kind'>;
+  readonly #sent: Counter<'kind'>;
+  readonly #fromUpstream: Counter<'kind'>;
+  readonly #saved: Counter<'kind'>;
+  readonly #upstreamRequests: Counter<'source'>;
+  readonly #upstreamErrors: Counter<'source' | 'reason'>;
+  readonly #upstreamLatency: Histogram<'source'>;
+
+  constructor(sources: MetricsSources = {}) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'cargo_cacher_build_info',
+      help: 'Always 1; the version label says which cargo-cacher runs.',
+      labelNames: ['version'],
+      registers,
+    }).set({ version: VERSION }, 1);
+    this.#requests = new Counter({
+      name: 'cargo_cacher_requests_total',
+      help: 'Requests answered, by route kind and cache outcome.',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'cargo_cacher_request_duration_seconds',
+      help: 'Time from request to the last byte of the response.',
+      labelNames: ['kind'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.#ttfb = new Histogram({
+      name: 'cargo_cacher_time_to_first_byte_seconds',
+      help: 'Time from request to the response headers.',
+      labelNames: ['kind'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.#sent = bytesCounter('sent', 'Response bytes sent to clients.', registers);
+    this.#fromUpstream = bytesCounter(
+      'upstream',
+      'Bytes fetched from upstream to answer requests.',
+      registers,
+    );
+    this.#saved = bytesCounter(
+      'saved',
+      'Bytes served from the cache that did not come from upstream.',
+      registers,
+    );
+    this.#upstreamRequests = new Counter({
+      name: 'cargo_cacher_upstream_requests_total',
+      help: 'Requests sent upstream, by source (index, crate).',
+      labelNames: ['source'],
+      registers,
+    });
+    this.#upstreamErrors = new Counter({
+      name: 'cargo_cacher_upstream_errors_total',
+      help: 'Failed upstream requests, by source and reason.',
+      labelNames: ['source', 'reason'],
+      registers,
+    });
+    this.#upstreamLatency = new Histogram({
+      name: 'cargo_cacher_upstream_latency_seconds',
+      help: 'Time until upstream response headers (or failure).',
+      labelNames: ['source'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    registerGauges(registers, sources);
+  }
+
+  /** The request observer. */
+  readonly observeRequest = (record: FinishedRequest): void => {
+    const { kind } = record;
+    this.#requests.inc({ kind, outcome: record.outcome ?? 'none' });
+    this.#duration.observe({ kind }, record.durationMs / 1000);
+    this.#ttfb.observe({ kind }, (record.ttfbMs ?? record.durationMs) / 1000);
+    this.#sent.inc({ kind }, record.bytesSent);
+    this.#fromUpstream.inc({ kind }, record.upstreamBytes);
+    this.#saved.inc({ kind }, bytesSavedBy(record));
+  };
+
+  /** The upstream observer. */
+  readonly observeUpstream = (result: UpstreamResult): void => {
+    const { source } = result;
+    if (result.failure !== 'body') {
+      this.#upstreamRequests.inc({ source });
+      this.#upstreamLatency.observe({ source }, result.latencyMs / 1000);
+    }
+    if (result.failure) this.#upstreamErrors.inc({ source, reason: result.failure });
+  };
+
+  /** The text exposition format. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The Content-Type of {@link Metrics.text}. */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+function bytesCounter(what: string, help: string, registers: Registry[]): Counter<'kind'> {
+  return new Counter({
+    name: `cargo_cacher_${what}_bytes_total`,
+    help,
+    labelNames: ['kind'],
+    registers,
+  });
+}
+
+/** Gauges whose values are read from the instance when scraped. */
+function registerGauges(registers: Registry[], sources: MetricsSources): void {
+  const now = sources.now ?? Date.now;
+  new Gauge({
+    name: 'cargo_cacher_cache_size_bytes',
+    help: 'Bytes stored in the cache, by area (crates, index); measured at most every 30 s.',
+    labelNames: ['area'],
+    registers,
+    async collect() {
+      const size = await sources.cacheSize?.();
+      if (!size) return;
+      this.set({ area: 'crates' }, size.crates.bytes);
+      this.set({ area: 'index' }, size.index.bytes);
+    },
+  });
+  new Gauge({
+    name: 'cargo_cacher_cache_objects',
+    help: 'Files stored in the cache, by area (crates, index).',
+    labelNames: ['area'],
+    registers,
+    async collect() {
+      const size = await sources.cacheSize?.();
+      if (!size) return;
+      this.set({ area: 'crates' }, size.crates.objects);
+      this.set({ area: 'index' }, size.index.objects);
+    },
+  });
+  new Gauge({
+    name: 'cargo_cacher_inflight_fetches',
+    help: 'Upstream fetches running now, by cache (index, crate).',
+    labelNames: ['cache'],
+    registers,
+    collect() {
+      const inFlight = sources.inFlight?.() ?? { index: 0, crates: 0 };
+      this.set({ cache: 'index' }, inFlight.index);
+      this.set({ cache: 'crate' }, inFlight.crates);
+    },
+  });
+  registerGitGauges(registers, sources.git, now);
+  registerJobGauges(registers, sources.jobs);
+}
+
+function registerGitGauges(
+  registers: Registry[],
+  git: GitStatusSource | undefined,
+  now: () => number,
+): void {
+  if (!git) return;
+  new Gauge({
+    name: 'cargo_cacher_git_index_ready',
+    help: '1 once the git index mirror can be served.',
+    registers,
+    collect() {
+      this.set(git.status().ready ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'cargo_cacher_git_index_age_seconds',
+    help: 'Seconds since the last successful refresh of the git index mirror.',
+    registers,
+    collect() {
+      const { lastSuccessAt } = git.status();
+      this.reset();
+      if (lastSuccessAt !== undefined) this.set((now() - lastSuccessAt) / 1000);
+    },
+  });
+}
+
+/** Progress of running prefetch and mirror jobs, one series per job (jobs are few). */
+function registerJobGauges(registers: Registry[], jobs: JobsSource | undefined): void {
+  const running = () => (jobs?.list() ?? []).filter((job) => job.state === 'running');
+  const perJob = (
+    name: string,
+    help: string,
+    value: (job: ReturnType<typeof running>[number]) => number,
+  ) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['job', 'kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const job of running()) this.set({ job: job.id, kind: job.kind }, value(job));
+      },
+    });
+  new Gauge({
+    name: 'cargo_cacher_jobs_running',
+    help: 'Prefetch and mirror jobs running now, by kind.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      this.reset();
+      const counts = new Map<string, number>([
+        ['prefetch', 0],
+        ['mirror', 0],
+      ]);
+      for (const job of running()) counts.set(job.kind, (counts.get(job.kind) ?? 0) + 1);
+      for (const [kind, count] of counts) this.set({ kind }, count);
+    },
+  });
+  perJob(
+    'cargo_cacher_job_packages_total',
+    'Packages a running job will handle.',
+    (job) => job.counts.total,
+  );
+  perJob(
+    'cargo_cacher_job_packages_done',
+    'Packages a running job has handled.',
+    (job) => job.done,
+  );
+  perJob(
+    'cargo_cacher_job_packages_failed',
+    'Packages a running job failed to fetch.',
+    (job) => job.counts.failed,
+  );
+}

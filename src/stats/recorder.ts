@@ -1,0 +1,193 @@
+/**
+ * @module
+ * The statistics recorder: a {@link RequestObserver} (and upstream observer) that adds records
+ * up in memory and writes them to SQLite in one transaction about once a second, and once more
+ * on close. Requests never wait for the disk.
+ */
+import type { Statement } from 'better-sqlite3';
+import type { AppLogger } from '../logger.ts';
+import type { FinishedRequest } from '../server/app.ts';
+import type { UpstreamResult } from '../upstream/observed-client.ts';
+import { StatsBatch } from './batch.ts';
+import type { StatsDb } from './db.ts';
+import { MINUTE_MS, minuteOf } from './time.ts';
+
+/** Options of {@link StatsRecorder}. */
+export interface StatsRecorderOptions {
+  db: StatsDb;
+  log?: AppLogger;
+  /** How often pending records are written; default 1 s. */
+  flushIntervalMs?: number;
+  /** Per-minute rows older than this are deleted (the per-day rows stay); default 48 h. */
+  keepMinutesMs?: number;
+  /** Recent misses and errors kept; default 1000. */
+  maxEvents?: number;
+  now?: () => number;
+}
+
+/** Pending records that trigger an early flush, so a long burst cannot grow memory unbounded. */
+const EARLY_FLUSH_RECORDS = 100_000;
+const PRUNE_EVERY_MS = 10 * MINUTE_MS;
+
+/** Batches statistics into SQLite. Call {@link StatsRecorder.close} on shutdown. */
+export class StatsRecorder {
+  readonly #db: StatsDb;
+  readonly #options: StatsRecorderOptions;
+  readonly #now: () => number;
+  readonly #statements: ReturnType<typeof prepare>;
+  readonly #timer: NodeJS.Timeout;
+  #batch: StatsBatch;
+  #lastPrune = 0;
+  #closed = false;
+  #earlyFlush: NodeJS.Immediate | undefined;
+
+  constructor(options: StatsRecorderOptions) {
+    this.#db = options.db;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#batch = new StatsBatch(options.maxEvents);
+    this.#statements = prepare(options.db);
+    this.#timer = setInterval(() => this.flush(), options.flushIntervalMs ?? 1000);
+    // The timer must not keep a finished test (or a closing server) alive.
+    this.#timer.unref();
+  }
+
+  /** The request observer to pass to `buildApp`. */
+  readonly observe = (record: FinishedRequest): void => {
+    if (this.#closed) return;
+    this.#batch.addRequest(record, this.#now());
+    this.#scheduleEarlyFlush();
+  };
+
+  /** The upstream observer to pass to `createServices`. */
+  readonly observeUpstream = (result: UpstreamResult): void => {
+    if (this.#closed) return;
+    this.#batch.addUpstream(result, this.#now());
+    this.#scheduleEarlyFlush();
+  };
+
+  /** Records not yet written. */
+  get pending(): number {
+    return this.#batch.size;
+  }
+
+  /** Writes everything pending in one transaction (no-op when nothing is pending). */
+  flush(): void {
+    const batch = this.#batch;
+    const prune = this.#now() - this.#lastPrune >= PRUNE_EVERY_MS;
+    if (batch.size === 0 && !prune) return;
+    this.#batch = new StatsBatch(this.#options.maxEvents);
+    try {
+      this.#db.write(() => {
+        this.#write(batch);
+        if (prune) this.#prune();
+      });
+      if (prune) this.#lastPrune = this.#now();
+    } catch (err) {
+      // Losing a second of statistics beats failing requests or growing memory without end.
+      this.#options.log?.warn({ err, dropped: batch.size }, 'could not write statistics');
+    }
+  }
+
+  /** Flushes and stops the timer. The database stays open (its owner closes it). */
+  close(): void {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    if (this.#earlyFlush) clearImmediate(this.#earlyFlush);
+    this.flush();
+    this.#closed = true;
+  }
+
+  #scheduleEarlyFlush(): void {
+    if (this.#batch.size < EARLY_FLUSH_RECORDS || this.#earlyFlush) return;
+    this.#earlyFlush = setImmediate(() => {
+      this.#earlyFlush = undefined;
+      this.flush();
+    });
+  }
+
+  #write(batch: StatsBatch): void {
+    const s = this.#statements;
+    for (const row of batch.requests.values()) s.requestMinute.run(row);
+    for (const row of batch.requestDays()) s.requestDay.run(row);
+    for (const row of batch.crates.values()) s.crate.run(row);
+    for (const row of batch.upstream.values()) s.upstreamMinute.run(row);
+    for (const row of batch.upstreamDays()) s.upstreamDay.run(row);
+    for (const row of batch.failures.values()) s.failure.run(row);
+    for (const [source, state] of batch.sources) {
+      s.source.run({
+        source,
+        lastSuccessAt: state.lastSuccessAt ?? null,
+        lastFailureAt: state.lastFailureAt ?? null,
+        lastError: state.lastError ?? null,
+      });
+    }
+    for (const event of batch.events) s.event.run(event);
+    const keep = this.#options.maxEvents ?? 1000;
+    for (const type of new Set(batch.events.map((event) => event.type))) {
+      s.trimEvents.run({ type, keep });
+    }
+  }
+
+  #prune(): void {
+    const oldest = minuteOf(this.#now() - (this.#options.keepMinutesMs ?? 48 * 60 * MINUTE_MS));
+    this.#statements.pruneRequests.run(oldest);
+    this.#statements.pruneUpstream.run(oldest);
+  }
+}
+
+/** Upsert statements: each adds a batch row's sums to the stored row. */
+function prepare(db: StatsDb) {
+  const sql = db.sqlite;
+  const requestUpsert = (table: string, column: string): Statement =>
+    sql.prepare(`
+      INSERT INTO ${table} (${column}, kind, outcome, requests, bytes_sent, bytes_upstream,
+        bytes_saved, duration_ms, ttfb_ms)
+      VALUES (@bucket, @kind, @outcome, @requests, @bytesSent, @bytesUpstream, @bytesSaved,
+        @durationMs, @ttfbMs)
+      ON CONFLICT DO UPDATE SET requests = requests + excluded.requests,
+        bytes_sent = bytes_sent + excluded.bytes_sent,
+        bytes_upstream = bytes_upstream + excluded.bytes_upstream,
+        bytes_saved = bytes_saved + excluded.bytes_saved,
+        duration_ms = duration_ms + excluded.duration_ms, ttfb_ms = ttfb_ms + excluded.ttfb_ms`);
+  const upstreamUpsert = (table: string, column: string): Statement =>
+    sql.prepare(`
+      INSERT INTO ${table} (${column}, source, requests, failures, latency_ms, latency_max_ms)
+      VALUES (@bucket, @source, @requests, @failures, @latencyMs, @latencyMaxMs)
+      ON CONFLICT DO UPDATE SET requests = requests + excluded.requests,
+        failures = failures + excluded.failures, latency_ms = latency_ms + excluded.latency_ms,
+        latency_max_ms = max(latency_max_ms, excluded.latency_max_ms)`);
+  return {
+    requestMinute: requestUpsert('request_minute', 'minute'),
+    requestDay: requestUpsert('request_day', 'day'),
+    upstreamMinute: upstreamUpsert('upstream_minute', 'minute'),
+    upstreamDay: upstreamUpsert('upstream_day', 'day'),
+    crate: sql.prepare(`
+      INSERT INTO crate_version (name, version, downloads, hits, bytes_sent, first_served,
+        last_served)
+      VALUES (@name, @version, @downloads, @hits, @bytesSent, @firstServed, @lastServed)
+      ON CONFLICT DO UPDATE SET downloads = downloads + excluded.downloads,
+        hits = hits + excluded.hits, bytes_sent = bytes_sent + excluded.bytes_sent,
+        last_served = max(last_served, excluded.last_served)`),
+    failure: sql.prepare(`
+      INSERT INTO upstream_failure (day, source, reason, failures)
+      VALUES (@day, @source, @reason, @failures)
+      ON CONFLICT DO UPDATE SET failures = failures + excluded.failures`),
+    source: sql.prepare(`
+      INSERT INTO upstream_source (source, last_success_at, last_failure_at, last_error)
+      VALUES (@source, @lastSuccessAt, @lastFailureAt, @lastError)
+      ON CONFLICT DO UPDATE SET
+        last_success_at = coalesce(excluded.last_success_at, last_success_at),
+        last_failure_at = coalesce(excluded.last_failure_at, last_failure_at),
+        last_error = coalesce(excluded.last_error, last_error)`),
+    event: sql.prepare(`
+      INSERT INTO event (at, type, kind, outcome, status, target, detail)
+      VALUES (@at, @type, @kind, @outcome, @status, @target, @detail)`),
+    // Keeps the newest `keep` events of a type: misses never push the last errors out.
+    trimEvents: sql.prepare(`
+      DELETE FROM event WHERE type = @type AND id < (
+        SELECT id FROM event WHERE type = @type ORDER BY id DESC LIMIT 1 OFFSET @keep - 1)`),
+    pruneRequests: sql.prepare('DELETE FROM request_minute WHERE minute < ?'),
+    pruneUpstream: sql.prepare('DELETE FROM upstream_minute WHERE minute < ?'),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * @module
+ * Statistics for one instance, in one object: the SQLite database, the batching recorder, the
+ * Prometheus metrics and the cache sizer, behind two observers (requests, upstream) and a
+ * summary. The instance creates it before the caches (they report upstream requests to it),
+ * then {@link Stats.connect connects} the live parts that exist only afterwards.
+ */
+import type { AppLogger } from '../logger.ts';
+import type { FinishedRequest, RequestObserver } from '../server/app.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { UpstreamObserver, UpstreamResult } from '../upstream/observed-client.ts';
+import { CacheSizer } from './cache-size.ts';
+import { openStatsDb, type StatsDb, statsPath } from './db.ts';
+import type { JobsSource } from './jobs-source.ts';
+import { Metrics } from './metrics.ts';
+import { StatsRecorder } from './recorder.ts';
+import {
+  buildSummary,
+  type GitStatusSource,
+  type StatsSummary,
+  type SummaryOptions,
+} from './summary.ts';
+
+/** Options of {@link createStats}. */
+export interface StatsOptions {
+  /** The storage root; the database is `<storageDir>/stats.sqlite`. */
+  storageDir: string;
+  store: BlobStore;
+  log?: AppLogger;
+  offline?: boolean;
+  /** How often pending records are written; default 1 s. */
+  flushIntervalMs?: number;
+  /** How long a cache size measurement is reused; default 30 s. */
+  cacheSizeMaxAgeMs?: number;
+  now?: () => number;
+}
+
+/** The parts of an instance that exist only after the caches: read live by gauges and summary. */
+export interface LiveSources {
+  git?: GitStatusSource;
+  jobs?: JobsSource;
+  inFlight?: () => { index: number; crates: number };
+}
+
+/** Statistics of one instance. */
+export interface Stats {
+  readonly db: StatsDb;
+  readonly recorder: StatsRecorder;
+  readonly metrics: Metrics;
+  readonly cacheSizer: CacheSizer;
+  /** Pass to `buildApp({ observers })`. */
+  readonly observe: RequestObserver;
+  /** Pass to `createServices({ upstreamObserver })`. */
+  readonly observeUpstream: UpstreamObserver;
+  /** Connects the git mirror, the job registry and the caches' in-flight counts. */
+  connect(sources: LiveSources): void;
+  /** Flushes pending records, then builds the summary. */
+  summary(options?: SummaryOptions): Promise<StatsSummary>;
+  /** Flushes and closes the database. Call after the server stopped answering. */
+  close(): void;
+}
+
+/**
+ * Opens the database under the storage root and starts the recorder.
+ *
+ * @example
+ * const stats = createStats({ storageDir, store, log });
+ * const deps = createServices({ ..., upstreamObserver: stats.observeUpstream });
+ * stats.connect({ git, jobs: deps.jobs });
+ */
+export function createStats(options: StatsOptions): Stats {
+  const db = openStatsDb(statsPath(options.storageDir));
+  const now = options.now ?? Date.now;
+  const recorder = new StatsRecorder({
+    db,
+    ...(options.log && { log: options.log }),
+    ...(options.flushIntervalMs !== undefined && { flushIntervalMs: options.flushIntervalMs }),
+    now,
+  });
+  const cacheSizer = new CacheSizer({
+    store: options.store,
+    ...(options.cacheSizeMaxAgeMs !== undefined && { maxAgeMs: options.cacheSizeMaxAgeMs }),
+    now,
+  });
+  const live: LiveSources = {};
+  const cacheSize = () => cacheSizer.get();
+  const metrics = new Metrics({
+    cacheSize,
+    now,
+    // Read through `live`, which connect() fills in after the caches exist.
+    get git() {
+      return live.git;
+    },
+    get jobs() {
+      return live.jobs;
+    },
+    get inFlight() {
+      return live.inFlight;
+    },
+  });
+  let closed = false;
+  return {
+    db,
+    recorder,
+    metrics,
+    cacheSizer,
+    observe(record: FinishedRequest) {
+      recorder.observe(record);
+      metrics.observeRequest(record);
+    },
+    observeUpstream(result: UpstreamResult) {
+      recorder.observeUpstream(result);
+      metrics.observeUpstream(result);
+    },
+    connect(sources) {
+      Object.assign(live, sources);
+    },
+    async summary(summaryOptions = {}) {
+      if (!closed) recorder.flush();
+      return buildSummary(
+        { db, cacheSize, ...live, ...(options.offline && { offline: true }), now },
+        summaryOptions,
+      );
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      recorder.close();
+      db.close();
+    },
+  };
+}
