@@ -18,14 +18,17 @@ import type { GitMirror } from '../git/git-mirror.ts';
 import type { JobRegistry } from '../jobs/job.ts';
 import type { Prefetcher } from '../jobs/prefetcher.ts';
 import type { AppLogger } from '../logger.ts';
+import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
 import { GzipCache } from './http-cache.ts';
 import type { RequestOutcome } from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
+import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerGitRoutes } from './routes/git.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
+import { registerStatsRoutes } from './routes/stats.ts';
 
 /** Everything the routes use. */
 export interface AppServices {
@@ -47,6 +50,8 @@ export type RequestObserver = (record: FinishedRequest) => void;
 /** A finished request, as observers see it. */
 export interface FinishedRequest extends RequestOutcome {
   method: string;
+  /** The request target as sent (query string included). */
+  url: string;
   status: number;
   bytesSent: number;
   durationMs: number;
@@ -55,6 +60,8 @@ export interface FinishedRequest extends RequestOutcome {
 /** The dependencies of {@link buildApp}. */
 export interface AppDeps extends Omit<AppServices, 'gzip'> {
   observers?: RequestObserver[];
+  /** Statistics: serves `/api/v1/stats`, `/stats.json`, `/metrics` and the dashboard at `/`. */
+  stats?: Stats;
 }
 
 /** Builds the fastify application. Call `listen` on the result to serve. */
@@ -75,15 +82,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onRequest', async (request) => {
     request.cacher = { kind: 'other', upstreamBytes: 0 };
   });
+  app.addHook('onSend', (request, reply, payload, done) => {
+    request.cacher.ttfbMs ??= reply.elapsedTime;
+    done(null, payload);
+  });
   app.addHook('onResponse', async (request, reply) => {
     const finished: FinishedRequest = {
       ...request.cacher,
       method: request.method,
+      url: request.url,
       status: reply.statusCode,
       bytesSent: Number(reply.getHeader('content-length') ?? 0),
       durationMs: reply.elapsedTime,
     };
-    request.log.debug({ url: request.url, ...finished }, 'request');
+    request.log.debug(finished, 'request');
     for (const observe of deps.observers ?? []) observe(finished);
   });
 
@@ -93,6 +105,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (request.cacher.outcome === undefined) {
       request.cacher.outcome = status === 404 ? 'not-found' : 'error';
     }
+    if (error.code) request.cacher.errorCode = error.code;
     if (isCacherError(error) && error.retryAfter !== undefined) {
       reply.header('retry-after', String(error.retryAfter));
     }
@@ -119,6 +132,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSparseIndexRoutes(app, services);
   registerCrateRoutes(app, services);
   registerGitRoutes(app, deps.git);
+  if (deps.stats) {
+    registerStatsRoutes(app, deps.stats, deps.config);
+    registerDashboardRoutes(app);
+  }
   registerJobRoutes(app, deps.jobs, deps.prefetcher);
   return app;
 }

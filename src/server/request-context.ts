@@ -18,6 +18,10 @@ export interface RequestOutcome {
   /** The crate served, for per-version download counts. */
   crate?: { name: string; version: string };
   upstreamBytes: number;
+  /** Milliseconds until the response headers went out (statistics' time to first byte). */
+  ttfbMs?: number;
+  /** The `CARGO_CACHER_*` code (or fastify's) of a failed request. */
+  errorCode?: string;
 }
 
 declare module 'fastify' {
