@@ -14,6 +14,7 @@ import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.t
 import type { AppLogger } from './logger.ts';
 import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
 import { createServices } from './server/services.ts';
+import { createStats, type Stats } from './stats/stats.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
 
@@ -23,6 +24,7 @@ export interface Instance {
   deps: AppDeps;
   http: HttpClient;
   fullMirror: FullMirror | undefined;
+  stats: Stats;
   /** The URL this instance listens at (`http://127.0.0.1:PORT`). */
   url: string;
   /** Stops accepting, finishes in-flight responses, stops jobs and the git mirror. */
@@ -49,8 +51,22 @@ export async function startInstance(
   const store = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   const git = createGitMirror(config, log);
-  const deps = createServices({ config, log, store, http, ...(git && { git }) });
-  const app = buildApp({ ...deps, ...(options.observers && { observers: options.observers }) });
+  const stats = createStats({ storageDir: config.storageDir, store, log, offline: config.offline });
+  const deps = createServices({
+    config,
+    log,
+    store,
+    http,
+    upstreamObserver: stats.observeUpstream,
+    ...(git && { git }),
+  });
+  stats.connect({
+    jobs: deps.jobs,
+    inFlight: () => ({ index: deps.index.inFlight, crates: deps.crates.inFlight }),
+    ...(git && { git }),
+  });
+  const observers = [stats.observe, ...(options.observers ?? [])];
+  const app = buildApp({ ...deps, stats, observers });
   await app.listen({ port: config.port, host: config.listen });
   const { port } = app.server.address() as { port: number };
   const url = `http://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
@@ -62,6 +78,7 @@ export async function startInstance(
     deps,
     http,
     fullMirror,
+    stats,
     url,
     async close() {
       await app.close();
@@ -69,6 +86,8 @@ export async function startInstance(
       await fullMirror?.close();
       await git?.close();
       await http.close();
+      // Last: the jobs above may still have reported upstream requests while stopping.
+      stats.close();
     },
   };
 }

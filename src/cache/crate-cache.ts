@@ -75,6 +75,11 @@ export class CrateCache {
     };
   }
 
+  /** Downloads running now (single flights), for the in-flight gauge. */
+  get inFlight(): number {
+    return this.#flights.size;
+  }
+
   /** True when the crate is stored (no upstream contact). */
   async has(id: CrateId): Promise<boolean> {
     return (await this.#deps.store.stat(crateKey(id))) !== undefined;

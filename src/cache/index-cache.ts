@@ -91,6 +91,11 @@ export class IndexCache {
     return file || undefined;
   }
 
+  /** Upstream fetches running now (single flights), for the in-flight gauge. */
+  get inFlight(): number {
+    return this.#flights.size;
+  }
+
   /** False with `--offline` or without an index source: only cached files can be served. */
   get canReachUpstream(): boolean {
     return this.#canReachUpstream();

@@ -14,6 +14,11 @@ import { Prefetcher } from '../jobs/prefetcher.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
+import {
+  observeHttpClient,
+  type UpstreamObserver,
+  type UpstreamSource,
+} from '../upstream/observed-client.ts';
 import { SparseUpstream } from '../upstream/sparse-index.ts';
 import type { AppDeps } from './app.ts';
 
@@ -25,12 +30,14 @@ export interface ServiceInputs {
   http: HttpClient;
   /** The git index mirror, when served (`--no-git` leaves it out). */
   git?: GitMirror;
+  /** Told about every upstream request (statistics: health, latency, failures). */
+  upstreamObserver?: UpstreamObserver;
   now?: () => number;
 }
 
 /** Builds the caches for one instance. */
 export function createServices(inputs: ServiceInputs): AppDeps {
-  const { config, log, store, http, git } = inputs;
+  const { config, log, store, git } = inputs;
   const source = chooseIndexSource(inputs);
   const index = new IndexCache({
     store,
@@ -45,7 +52,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     store,
     index,
     registryConfig,
-    http,
+    http: observedHttp(inputs, 'crate'),
     offline: config.offline,
     maxCrateBytes: config.maxCrateBytes,
     log,
@@ -69,11 +76,18 @@ export function createServices(inputs: ServiceInputs): AppDeps {
  * Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`,
  * and `--offline`, where the local mirror is the only source that contacts no upstream).
  */
-function chooseIndexSource({ config, http, git, log }: ServiceInputs): IndexSource | undefined {
+function chooseIndexSource(inputs: ServiceInputs): IndexSource | undefined {
+  const { config, git, log } = inputs;
   if (config.offline) return git ? new GitIndexSource(git) : undefined;
   const sparse = config.sparseUpstream
-    ? new SparseUpstream(http, config.sparseUpstream)
+    ? new SparseUpstream(observedHttp(inputs, 'index'), config.sparseUpstream)
     : undefined;
   if (!git) return sparse;
   return sparse ? new FallbackIndexSource(sparse, git, log) : new GitIndexSource(git);
+}
+
+/** The upstream client, reporting to the upstream observer when there is one. */
+function observedHttp(inputs: ServiceInputs, source: UpstreamSource): HttpClient {
+  const { http, upstreamObserver } = inputs;
+  return upstreamObserver ? observeHttpClient(http, source, upstreamObserver) : http;
 }
