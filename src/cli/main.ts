@@ -19,6 +19,7 @@ import {
 } from './options.ts';
 import { prefetchCommand } from './prefetch.ts';
 import { serve } from './serve.ts';
+import { buildStatsCommand } from './stats.ts';
 
 /**
  * Builds the program; exported so tests can parse arguments without starting anything. Duration
@@ -83,7 +84,8 @@ export function buildProgram() {
     .action(async (options) => {
       await serve(options);
     })
-    .addCommand(buildPrefetchCommand());
+    .addCommand(buildPrefetchCommand())
+    .addCommand(buildStatsCommand());
 }
 
 /** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */
