@@ -114,7 +114,9 @@ function eventLines(summary: StatsSummary, now: number): string[] {
     .slice(0, 10);
   if (events.length === 0) return ['  none'];
   return events.map((e) => {
-    const detail = [e.status >= 300 ? `HTTP ${e.status}` : '', e.detail ?? ''].filter(Boolean).join(' ');
+    const detail = [e.status >= 300 ? `HTTP ${e.status}` : '', e.detail ?? '']
+      .filter(Boolean)
+      .join(' ');
     return `  ${formatAgo(e.at, now).padEnd(11)} ${e.type.toUpperCase().padEnd(8)} ${e.kind.padEnd(12)} ${e.target}${detail ? `  ${detail}` : ''}`;
   });
 }
