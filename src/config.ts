@@ -15,6 +15,12 @@ export interface UpstreamTimeouts {
   bodyMs: number;
 }
 
+/** Where the PEM files are (`--tls-cert`, `--tls-key`): with them, HTTPS with HTTP/2. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
 /** Everything an instance needs to know. */
 export interface Config {
   port: number;
@@ -41,6 +47,8 @@ export interface Config {
   timeouts: UpstreamTimeouts;
   /** Largest `.crate` accepted from upstream. */
   maxCrateBytes: number;
+  /** Serve HTTPS with HTTP/2 (and HTTP/1.1) from these files; `undefined`: plain HTTP. */
+  tls: TlsFiles | undefined;
 }
 
 /** The defaults, matching the seed where it had one. */
@@ -84,6 +92,10 @@ export function buildConfig(settings: Partial<Config> = {}): Readonly<Config> {
     logFormat: settings.logFormat ?? 'json',
     timeouts: settings.timeouts ?? { ...DEFAULTS.timeouts },
     maxCrateBytes: settings.maxCrateBytes ?? DEFAULTS.maxCrateBytes,
+    tls: settings.tls && {
+      certFile: resolve(settings.tls.certFile),
+      keyFile: resolve(settings.tls.keyFile),
+    },
   };
   checkConfig(config);
   return Object.freeze(config);

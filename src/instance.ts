@@ -14,6 +14,7 @@ import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.t
 import type { AppLogger } from './logger.ts';
 import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
 import { createServices } from './server/services.ts';
+import { readTlsFiles } from './server/tls.ts';
 import { createStats, type Stats } from './stats/stats.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
@@ -25,7 +26,7 @@ export interface Instance {
   http: HttpClient;
   fullMirror: FullMirror | undefined;
   stats: Stats;
-  /** The URL this instance listens at (`http://127.0.0.1:PORT`). */
+  /** The URL this instance listens at (`http://127.0.0.1:PORT`, `https://` with TLS). */
   url: string;
   /** Stops accepting, finishes in-flight responses, stops jobs and the git mirror. */
   close(): Promise<void>;
@@ -48,6 +49,7 @@ export async function startInstance(
   checkJobSettings(config);
   const prefetch =
     config.prefetch.length > 0 ? await readPrefetchPaths(config.prefetch) : undefined;
+  const tls = config.tls && (await readTlsFiles(config.tls));
   const store = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   const git = createGitMirror(config, log);
@@ -66,12 +68,13 @@ export async function startInstance(
     ...(git && { git }),
   });
   const observers = [stats.observe, ...(options.observers ?? [])];
-  const app = buildApp({ ...deps, stats, observers });
+  const app = buildApp({ ...deps, stats, observers, ...(tls && { tls }) });
   await app.listen({ port: config.port, host: config.listen });
   const { port } = app.server.address() as { port: number };
-  const url = `http://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
+  const scheme = tls ? 'https' : 'http';
+  const url = `${scheme}://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
   const fullMirror = startJobs(config, deps, log, prefetch);
-  await git?.start(config.publicUrl ?? `http://localhost:${port}`);
+  await git?.start(config.publicUrl ?? `${scheme}://localhost:${port}`);
   if (fullMirror && git?.ready) fullMirror.requestFullPass();
   return {
     app,

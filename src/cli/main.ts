@@ -45,6 +45,8 @@ export function buildProgram() {
       parseUrlFlag,
     )
     .option('-e, --public-url <url>', 'URL clients reach this proxy at', parseUrlFlag)
+    .option('--tls-cert <pem>', 'serve HTTPS with HTTP/2 using this certificate chain (PEM)')
+    .option('--tls-key <pem>', 'private key of --tls-cert (PEM)')
     .addOption(
       new Option(
         '--index-ttl <duration>',

@@ -3,7 +3,8 @@
  * `cargo-cacher` (serve): builds one instance from the flags and runs it until SIGINT/SIGTERM.
  */
 import { resolve } from 'node:path';
-import { buildConfig, type Config } from '../config.ts';
+import { buildConfig, type Config, type TlsFiles } from '../config.ts';
+import { Errors } from '../errors.ts';
 import { startInstance } from '../instance.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
 import type { ServeOptions } from './main.ts';
@@ -30,7 +31,18 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
     threads: options.threads,
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,
+    tls: tlsFiles(options),
   });
+}
+
+/** `--tls-cert` and `--tls-key` go together: one without the other is a mistake. */
+function tlsFiles(options: ServeOptions): TlsFiles | undefined {
+  const { tlsCert, tlsKey } = options;
+  if (tlsCert === undefined && tlsKey === undefined) return undefined;
+  if (tlsCert === undefined || tlsKey === undefined) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('--tls-cert and --tls-key must be given together');
+  }
+  return { certFile: resolve(tlsCert), keyFile: resolve(tlsKey) };
 }
 
 /** Starts the proxy and resolves once it listens. */

@@ -29,6 +29,7 @@ import { registerGitRoutes } from './routes/git.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
+import { closeSessionsOnClose, type TlsCredentials, tlsServerOptions } from './tls.ts';
 
 /** Everything the routes use. */
 export interface AppServices {
@@ -50,6 +51,8 @@ export type RequestObserver = (record: FinishedRequest) => void;
 /** A finished request, as observers see it. */
 export interface FinishedRequest extends RequestOutcome {
   method: string;
+  /** `1.1` or `2.0` (HTTP/2 is served only with TLS). */
+  httpVersion?: string;
   /** The request target as sent (query string included). */
   url: string;
   status: number;
@@ -62,6 +65,8 @@ export interface AppDeps extends Omit<AppServices, 'gzip'> {
   observers?: RequestObserver[];
   /** Statistics: serves `/api/v1/stats`, `/stats.json`, `/metrics` and the dashboard at `/`. */
   stats?: Stats;
+  /** Serve HTTPS with HTTP/2 via ALPN and HTTP/1.1 on the same port. */
+  tls?: TlsCredentials;
 }
 
 /** Builds the fastify application. Call `listen` on the result to serve. */
@@ -75,7 +80,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     routerOptions: { maxParamLength: 256 },
     // No 'upgrade' listener is ever registered: cargo sends `Upgrade: h2c` on every plain
     // HTTP request and must get an ordinary HTTP/1.1 answer.
-  });
+    ...(deps.tls && tlsServerOptions(deps.tls)),
+  }) as unknown as FastifyInstance;
+  if (deps.tls) closeSessionsOnClose(app);
   const services: AppServices = { ...deps, gzip: new GzipCache() };
 
   app.decorateRequest('cacher', null as unknown as RequestOutcome);
@@ -90,6 +97,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const finished: FinishedRequest = {
       ...request.cacher,
       method: request.method,
+      httpVersion: request.raw.httpVersion,
       url: request.url,
       status: reply.statusCode,
       bytesSent: Number(reply.getHeader('content-length') ?? 0),
