@@ -90,12 +90,18 @@ export class StatsBatch {
     { day: number; source: string; reason: string; failures: number }
   >();
   readonly sources = new Map<string, SourceState>();
-  readonly events: EventRow[] = [];
+  readonly #events: Record<EventRow['type'], EventRow[]> = { miss: [], error: [], upstream: [] };
   readonly #maxEvents: number;
   #size = 0;
 
   constructor(maxEvents = 1000) {
     this.#maxEvents = maxEvents;
+  }
+
+  /** Recent events, oldest first; at most `maxEvents` of each type. */
+  get events(): EventRow[] {
+    const { miss, error, upstream } = this.#events;
+    return [...miss, ...error, ...upstream].sort((a, b) => a.at - b.at);
   }
 
   /** Records added (requests and upstream results). */
@@ -223,9 +229,11 @@ export class StatsBatch {
     row.lastServed = at;
   }
 
+  /** Bounded per type, as the table is: a burst of misses never pushes the errors out. */
   #addEvent(event: EventRow): void {
-    this.events.push(event);
-    if (this.events.length > this.#maxEvents) this.events.shift();
+    const events = this.#events[event.type];
+    events.push(event);
+    if (events.length > this.#maxEvents) events.shift();
   }
 }
 

@@ -122,9 +122,10 @@ export class StatsRecorder {
         lastError: state.lastError ?? null,
       });
     }
-    for (const event of batch.events) s.event.run(event);
+    const events = batch.events;
+    for (const event of events) s.event.run(event);
     const keep = this.#options.maxEvents ?? 1000;
-    for (const type of new Set(batch.events.map((event) => event.type))) {
+    for (const type of new Set(events.map((event) => event.type))) {
       s.trimEvents.run({ type, keep });
     }
   }
