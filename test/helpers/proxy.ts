@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildConfig, type Config } from '../../src/config.ts';
 import { type Instance, startInstance } from '../../src/instance.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { AppDeps } from '../../src/server/app.ts';
+import type { AppDeps, RequestObserver } from '../../src/server/app.ts';
 import type { HttpClient } from '../../src/upstream/http-client.ts';
 import type { FakeUpstream } from './fake-upstream.ts';
 import { makeTempDir, removeTempDir } from './temp-dir.ts';
@@ -22,6 +22,8 @@ export interface ProxyOptions {
   gitUrl?: string;
   /** Reuse a storage directory (to test restarts); default a new temp dir, removed on close. */
   storageDir?: string;
+  /** Told about every finished request (to see what clients sent, e.g. the HTTP version). */
+  observers?: RequestObserver[];
 }
 
 /** A running test proxy. */
@@ -55,7 +57,9 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   });
   const level = (process.env.CARGO_CACHER_TEST_LOG ?? 'silent') as Config['logLevel'];
   const log = createLogger({ level, format: 'json', destination: process.stderr });
-  const instance = await startInstance(config, log);
+  const instance = await startInstance(config, log, {
+    ...(options.observers && { observers: options.observers }),
+  });
   const { app, deps, http, url } = instance;
   let closed = false;
   return {

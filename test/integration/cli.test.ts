@@ -94,7 +94,12 @@ async function startCli(t: TestContext, args: string[], cwd?: string): Promise<S
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const startupLine = new Promise<Started['startup'] & { listen: string }>((resolve, reject) => {
     lines.on('line', (line) => {
-      const record = JSON.parse(line) as Started['startup'] & { listen?: string };
+      let record: Started['startup'] & { listen?: string };
+      try {
+        record = JSON.parse(line);
+      } catch {
+        return; // not a log line
+      }
       if (record.listen !== undefined) resolve(record as Started['startup'] & { listen: string });
     });
     exit.then(
@@ -106,7 +111,7 @@ async function startCli(t: TestContext, args: string[], cwd?: string): Promise<S
   return { child, url: `http://${startup.listen}`, startup, exit };
 }
 
-describe('cli: information', () => {
+describe('cli: information', { timeout: 60_000 }, () => {
   test('--help lists every flag', async (t) => {
     const { code, stdout } = await runCli(t, ['--help']);
     assert.equal(code, 0);
@@ -129,7 +134,7 @@ describe('cli: information', () => {
   });
 });
 
-describe('cli: bad values', () => {
+describe('cli: bad values', { timeout: 60_000 }, () => {
   const cases: [string, string[]][] = [
     ['a port out of range', ['-p', '99999']],
     ['an unknown duration unit', ['--index-ttl', '5x']],
@@ -152,7 +157,7 @@ describe('cli: bad values', () => {
   }
 });
 
-describe('cli: serving', () => {
+describe('cli: serving', { timeout: 60_000 }, () => {
   test('logs where it listens, stores and fetches from, and serves /health', async (t) => {
     const upstream = await startFakeUpstream({ crates: [{ name: 'fake-a', version: '0.1.0' }] });
     t.after(() => upstream.close());
