@@ -30,9 +30,13 @@ export async function readPrefetchPaths(paths: string[]): Promise<PrefetchReques
   return mergeInputs(texts);
 }
 
-/** Parses texts (files or HTTP bodies) into one deduplicated request. */
+/**
+ * Parses texts (files or HTTP bodies) into one deduplicated request. Files that pin one version
+ * with different checksums keep one entry per checksum, so a wrong one is still held against
+ * upstream's index and reported, whichever file came first.
+ */
 export function mergeInputs(texts: { file: string; text: string }[]): PrefetchRequest {
-  const crates = new Map<string, LockedCrate>();
+  const crates = new Map<string, LockedCrate[]>();
   const skipped: SkippedPackage[] = [];
   for (const { file, text } of texts) {
     let input: ReturnType<typeof parsePrefetchInput>;
@@ -44,11 +48,16 @@ export function mergeInputs(texts: { file: string; text: string }[]): PrefetchRe
     }
     for (const pkg of input.registry) {
       const key = `${pkg.name.toLowerCase()}@${pkg.version}`;
-      if (!crates.has(key) || pkg.checksum !== undefined) crates.set(key, pkg);
+      const seen = crates.get(key) ?? [];
+      if (pkg.checksum === undefined) {
+        if (seen.length === 0) crates.set(key, [pkg]);
+      } else if (!seen.some((other) => other.checksum === pkg.checksum)) {
+        crates.set(key, [...seen.filter((other) => other.checksum !== undefined), pkg]);
+      }
     }
     skipped.push(...input.skipped);
   }
-  return { crates: [...crates.values()], skipped, files: texts.map((t) => t.file) };
+  return { crates: [...crates.values()].flat(), skipped, files: texts.map((t) => t.file) };
 }
 
 async function filesOf(path: string): Promise<string[]> {
