@@ -41,6 +41,8 @@ export interface Config {
   /** With `-a`: leave yanked versions out. */
   skipYanked: boolean;
   prefetch: string[];
+  /** Expiration and integrity (all off by default: a cache asked to keep everything does). */
+  upkeep: UpkeepSettings;
   threads: number;
   logLevel: LogLevel;
   logFormat: LogFormat;
@@ -51,6 +53,20 @@ export interface Config {
   tls: TlsFiles | undefined;
 }
 
+/** Expiration and integrity settings. */
+export interface UpkeepSettings {
+  /** `--max-size`: keep the crate cache under this many bytes. */
+  maxSizeBytes: number | undefined;
+  /** `--expire-after`: remove crates not served for this long. */
+  expireAfterMs: number | undefined;
+  /** `--pin` files: versions never removed (the `-f` files are pinned too). */
+  pins: string[];
+  /** How often the expiration sweep runs. */
+  gcIntervalMs: number;
+  /** `--verify-every`: re-hash the cache in the background this often. */
+  verifyEveryMs: number | undefined;
+}
+
 /** The defaults, matching the seed where it had one. */
 export const DEFAULTS = {
   port: 8080,
@@ -58,6 +74,7 @@ export const DEFAULTS = {
   sparseUpstream: 'https://index.crates.io/',
   indexTtlMs: 60_000,
   gitRefreshMs: 600_000,
+  gcIntervalMs: 600_000,
   gitUrl: 'https://github.com/rust-lang/crates.io-index.git',
   threads: 16,
   timeouts: { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 },
@@ -70,8 +87,11 @@ export function defaultStorageDir(): string {
   return join(homedir(), '.crates');
 }
 
+/** What {@link buildConfig} takes: any subset of the settings. */
+export type ConfigSettings = Partial<Omit<Config, 'upkeep'>> & { upkeep?: Partial<UpkeepSettings> };
+
 /** Builds a frozen config from partial settings, filling in defaults and checking values. */
-export function buildConfig(settings: Partial<Config> = {}): Readonly<Config> {
+export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
   const config: Config = {
     port: settings.port ?? DEFAULTS.port,
     listen: settings.listen ?? DEFAULTS.listen,
@@ -87,6 +107,14 @@ export function buildConfig(settings: Partial<Config> = {}): Readonly<Config> {
     all: settings.all ?? false,
     skipYanked: settings.skipYanked ?? false,
     prefetch: settings.prefetch ?? [],
+    upkeep: {
+      maxSizeBytes: undefined,
+      expireAfterMs: undefined,
+      pins: [],
+      gcIntervalMs: DEFAULTS.gcIntervalMs,
+      verifyEveryMs: undefined,
+      ...settings.upkeep,
+    },
     threads: settings.threads ?? DEFAULTS.threads,
     logLevel: settings.logLevel ?? 'warn',
     logFormat: settings.logFormat ?? 'json',

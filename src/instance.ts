@@ -9,13 +9,16 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
 import { GitMirror } from './git/git-mirror.ts';
+import { Maintenance } from './jobs/maintenance.ts';
 import { FullMirror } from './jobs/mirror.ts';
+import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
 import type { AppLogger } from './logger.ts';
 import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
 import { createServices } from './server/services.ts';
 import { readTlsFiles } from './server/tls.ts';
 import { createStats, type Stats } from './stats/stats.ts';
+import { createUsageSource } from './stats/usage.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
 
@@ -25,6 +28,7 @@ export interface Instance {
   deps: AppDeps;
   http: HttpClient;
   fullMirror: FullMirror | undefined;
+  maintenance: Maintenance;
   stats: Stats;
   /** The URL this instance listens at (`http://127.0.0.1:PORT`, `https://` with TLS). */
   url: string;
@@ -50,6 +54,7 @@ export async function startInstance(
   const prefetch =
     config.prefetch.length > 0 ? await readPrefetchPaths(config.prefetch) : undefined;
   const tls = config.tls && (await readTlsFiles(config.tls));
+  const pinned = await readPins([...config.prefetch, ...config.upkeep.pins]);
   const store = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   const git = createGitMirror(config, log);
@@ -67,6 +72,7 @@ export async function startInstance(
     inFlight: () => ({ index: deps.index.inFlight, crates: deps.crates.inFlight }),
     ...(git && { git }),
   });
+  const maintenance = createMaintenance(config, deps, stats, pinned);
   const observers = [stats.observe, ...(options.observers ?? [])];
   const app = buildApp({ ...deps, stats, observers, ...(tls && { tls }) });
   await app.listen({ port: config.port, host: config.listen });
@@ -76,16 +82,19 @@ export async function startInstance(
   const fullMirror = startJobs(config, deps, log, prefetch);
   await git?.start(config.publicUrl ?? `${scheme}://localhost:${port}`);
   if (fullMirror && git?.ready) fullMirror.requestFullPass();
+  maintenance.start();
   return {
     app,
     deps,
     http,
     fullMirror,
+    maintenance,
     stats,
     url,
     async close() {
       await app.close();
       await deps.prefetcher.close();
+      await maintenance.close();
       await fullMirror?.close();
       await git?.close();
       await http.close();
@@ -102,6 +111,32 @@ export async function openStorage(config: Readonly<Config>, log: AppLogger): Pro
   const removed = await store.cleanup();
   if (removed > 0) log.info({ removed }, 'removed temporary files left by an earlier run');
   return store;
+}
+
+/** Expiration, integrity checks and index repair, over the instance's caches. */
+function createMaintenance(
+  config: Readonly<Config>,
+  deps: AppDeps,
+  stats: Stats,
+  pinned: ReadonlySet<string>,
+): Maintenance {
+  const { maxSizeBytes, expireAfterMs, gcIntervalMs, verifyEveryMs } = config.upkeep;
+  return new Maintenance({
+    store: deps.store,
+    index: deps.index,
+    crates: deps.crates,
+    usage: createUsageSource(stats.db, () => stats.recorder.flush()),
+    log: deps.log,
+    policy: {
+      pinned,
+      ...(maxSizeBytes !== undefined && { maxSizeBytes }),
+      ...(expireAfterMs !== undefined && { expireAfterMs }),
+    },
+    gcIntervalMs,
+    verifyEveryMs,
+    // With a git mirror, checksums come from it; without, a lost index file is fetched again.
+    restoreIndex: !config.offline && !config.git.enabled,
+  });
 }
 
 function checkJobSettings(config: Readonly<Config>): void {

@@ -8,12 +8,14 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS, defaultStorageDir } from '../config.ts';
 import { isCacherError } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { buildGcCommand, buildVerifyCommand } from './maintenance-commands.ts';
 import {
   collect,
   increase,
   parseDurationFlag,
   parsePort,
   parsePositiveInt,
+  parseSizeFlag,
   parseSparseFlag,
   parseUrlFlag,
 } from './options.ts';
@@ -77,6 +79,32 @@ export function buildProgram() {
       DEFAULTS.threads,
     )
     .option('--offline', 'never contact upstream; serve only what is cached', false)
+    .option(
+      '--max-size <size>',
+      'keep the crate cache under this size (500MB, 20GB)',
+      parseSizeFlag,
+    )
+    .option(
+      '--expire-after <duration>',
+      'remove crates not served for this long (90d)',
+      parseDurationFlag,
+    )
+    .option(
+      '--pin <path>',
+      'never expire what this Cargo.lock or list names (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .addOption(
+      new Option('--gc-interval <duration>', 'how often the expiration sweep runs')
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.gcIntervalMs, `${DEFAULTS.gcIntervalMs / 1000}s`),
+    )
+    .option(
+      '--verify-every <duration>',
+      're-hash cached crates in the background this often',
+      parseDurationFlag,
+    )
     .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
     .addOption(
       new Option('--log-format <format>', 'log line format')
@@ -87,7 +115,9 @@ export function buildProgram() {
       await serve(options);
     })
     .addCommand(buildPrefetchCommand())
-    .addCommand(buildStatsCommand());
+    .addCommand(buildStatsCommand())
+    .addCommand(buildGcCommand())
+    .addCommand(buildVerifyCommand());
 }
 
 /** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */

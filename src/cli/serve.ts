@@ -28,6 +28,13 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
     all: options.all,
     skipYanked: options.skipYanked,
     prefetch: options.prefetch,
+    upkeep: {
+      maxSizeBytes: options.maxSize,
+      expireAfterMs: options.expireAfter,
+      pins: options.pin,
+      gcIntervalMs: options.gcInterval,
+      verifyEveryMs: options.verifyEvery,
+    },
     threads: options.threads,
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,

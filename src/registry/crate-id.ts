@@ -23,3 +23,16 @@ export function crateKey(id: CrateId): string {
 export function crateLabel(id: CrateId): string {
   return `${id.name.toLowerCase()}@${id.version}`;
 }
+
+/**
+ * Reads a {@link crateKey} back into the crate it stores (name lowercased), or `undefined` for
+ * keys of another shape.
+ */
+export function parseCrateKey(key: string): CrateId | undefined {
+  const match = /^crates\/(?:[^/]+\/){1,2}([^/]+)\/([^/]+)\.crate$/.exec(key);
+  if (!match) return undefined;
+  const [, name, file] = match as unknown as [string, string, string];
+  if (!file.startsWith(`${name}-`)) return undefined;
+  const id = { name, version: file.slice(name.length + 1) };
+  return crateKey(id) === key ? id : undefined;
+}

@@ -4,7 +4,7 @@
  * for integration and end-to-end tests. Several can run side by side.
  */
 import type { FastifyInstance } from 'fastify';
-import { buildConfig, type Config } from '../../src/config.ts';
+import { buildConfig, type Config, type ConfigSettings } from '../../src/config.ts';
 import { type Instance, startInstance } from '../../src/instance.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { AppDeps, RequestObserver } from '../../src/server/app.ts';
@@ -17,7 +17,7 @@ export interface ProxyOptions {
   /** The fake upstream to use for the sparse index (and, through its dl, crates). */
   upstream?: FakeUpstream;
   /** Settings over the test defaults (port 0 on 127.0.0.1, a temp storage dir). */
-  settings?: Partial<Config>;
+  settings?: ConfigSettings;
   /** Serve the git index, mirroring this repository (path or URL). */
   gitUrl?: string;
   /** Reuse a storage directory (to test restarts); default a new temp dir, removed on close. */

@@ -1,0 +1,61 @@
+/**
+ * @module
+ * The commander definitions of `gc` and `verify`.
+ */
+import { Command } from '@commander-js/extra-typings';
+import { DEFAULTS, defaultStorageDir } from '../config.ts';
+import { gcCommand, verifyCommand } from './maintenance.ts';
+import {
+  collect,
+  increase,
+  parseDurationFlag,
+  parseSizeFlag,
+  parseSparseFlag,
+  parseUrlFlag,
+} from './options.ts';
+
+/** `cargo-cacher gc`: one expiration sweep. */
+export function buildGcCommand() {
+  return new Command('gc')
+    .description('run one expiration sweep on the storage root and print what it removed')
+    .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .option(
+      '--max-size <size>',
+      'remove least recently served crates until under this size',
+      parseSizeFlag,
+    )
+    .option(
+      '--expire-after <duration>',
+      'remove crates not served for this long',
+      parseDurationFlag,
+    )
+    .option(
+      '--pin <path>',
+      'never remove what this Cargo.lock or list names (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option('--dry-run', 'print what would be removed, remove nothing', false)
+    .action(async (options) => {
+      await gcCommand(options);
+    });
+}
+
+/** `cargo-cacher verify`: one integrity check. */
+export function buildVerifyCommand() {
+  return new Command('verify')
+    .description('re-hash every cached crate against its index checksum; exit 1 if any is wrong')
+    .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .option('--repair', 'remove bad crates and fetch them again', false)
+    .option('-s, --sparse <url>', 'upstream sparse index', parseSparseFlag, DEFAULTS.sparseUpstream)
+    .option(
+      '-u, --upstream <url>',
+      "crate download source (default: the upstream index's dl)",
+      parseUrlFlag,
+    )
+    .option('--offline', 'use only cached index files', false)
+    .option('-d, --debug', 'more log output', increase, 0)
+    .action(async (options) => {
+      await verifyCommand(options);
+    });
+}

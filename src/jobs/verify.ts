@@ -1,0 +1,159 @@
+/**
+ * @module
+ * Integrity: re-hash every cached crate against its index checksum. The `verify` command
+ * reports (and with `--repair` removes and re-fetches) what is wrong; the server's background
+ * check (`--verify-every`) quarantines a corrupt crate at once, so it is never served again and
+ * is fetched anew on the next request.
+ */
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CrateCache } from '../cache/crate-cache.ts';
+import type { IndexCache } from '../cache/index-cache.ts';
+import type { AppLogger } from '../logger.ts';
+import { type CrateId, crateLabel, parseCrateKey } from '../registry/crate-id.ts';
+import { indexPath } from '../registry/crate-name.ts';
+import { findVersion } from '../registry/index-entry.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+
+/** What can be wrong with a stored crate. */
+export type ProblemKind = 'mismatch' | 'unreadable' | 'not-in-index';
+
+/** One finding. */
+export interface VerifyProblem {
+  key: string;
+  crate: string;
+  kind: ProblemKind;
+  detail: string;
+  /** What was done about it. */
+  action: 'reported' | 'quarantined' | 'repaired' | 'removed' | 'repair-failed';
+}
+
+/** What a pass found. */
+export interface VerifyReport {
+  checked: number;
+  problems: VerifyProblem[];
+}
+
+/** What verifying needs. */
+export interface VerifyDeps {
+  store: BlobStore;
+  index: IndexCache;
+  crates: CrateCache;
+  log: AppLogger;
+}
+
+/** How to treat problems. */
+export interface VerifyOptions {
+  /** `report` only; `quarantine` moves corrupt files aside; `repair` re-fetches them. */
+  mode: 'report' | 'quarantine' | 'repair';
+  /** Pause between files, so a background pass stays in the background. */
+  pauseMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Checks every stored crate. */
+export async function verifyCache(deps: VerifyDeps, options: VerifyOptions): Promise<VerifyReport> {
+  const report: VerifyReport = { checked: 0, problems: [] };
+  for await (const blob of deps.store.list('crates')) {
+    if (options.signal?.aborted) break;
+    const id = parseCrateKey(blob.key);
+    if (!id) continue;
+    report.checked++;
+    const problem = await checkCrate(deps, blob.key, id);
+    if (problem) report.problems.push(await handleProblem(deps, options.mode, id, problem));
+    if (options.pauseMs) await sleep(options.pauseMs);
+  }
+  return report;
+}
+
+type Finding = Omit<VerifyProblem, 'action'>;
+
+async function checkCrate(
+  deps: VerifyDeps,
+  key: string,
+  id: CrateId,
+): Promise<Finding | undefined> {
+  const crate = crateLabel(id);
+  let expected: string | undefined;
+  try {
+    expected = await expectedChecksum(deps.index, id);
+  } catch (err) {
+    // No index to compare with right now (upstream down, offline): nothing to say yet.
+    deps.log.debug({ crate, err }, 'verify: index unavailable');
+    return undefined;
+  }
+  if (expected === undefined) {
+    return {
+      key,
+      crate,
+      kind: 'not-in-index',
+      detail: 'the upstream index does not list this version',
+    };
+  }
+  let actual: string;
+  try {
+    actual = await hashBlob(deps.store, key);
+  } catch (err) {
+    return { key, crate, kind: 'unreadable', detail: (err as Error).message };
+  }
+  if (actual === expected) return undefined;
+  return { key, crate, kind: 'mismatch', detail: `sha256 ${actual}, index says ${expected}` };
+}
+
+/** The index checksum, from the cached index file, else through the index cache. */
+async function expectedChecksum(index: IndexCache, id: CrateId): Promise<string | undefined> {
+  const path = indexPath(id.name);
+  const cached = await index.peek(path);
+  const fromCache = cached && findVersion(cached.body, id.version);
+  if (fromCache) return fromCache.checksum;
+  const lookup = await index.get(path, { revalidate: cached !== undefined });
+  return lookup.found ? findVersion(lookup.file.body, id.version)?.checksum : undefined;
+}
+
+async function hashBlob(store: BlobStore, key: string): Promise<string> {
+  const opened = await store.open(key);
+  if (!opened) throw new Error('vanished while checking');
+  const hash = createHash('sha256');
+  await pipeline(opened.stream, hash);
+  return hash.digest('hex');
+}
+
+async function handleProblem(
+  deps: VerifyDeps,
+  mode: VerifyOptions['mode'],
+  id: CrateId,
+  finding: Finding,
+): Promise<VerifyProblem> {
+  deps.log.error(
+    { crate: finding.crate, kind: finding.kind },
+    `cache integrity: ${finding.crate} ${finding.detail}`,
+  );
+  if (mode === 'report') return { ...finding, action: 'reported' };
+  await quarantine(deps.store, finding.key);
+  if (mode === 'quarantine') return { ...finding, action: 'quarantined' };
+  if (finding.kind === 'not-in-index') return { ...finding, action: 'removed' };
+  try {
+    await deps.crates.fetch(id);
+    return { ...finding, action: 'repaired' };
+  } catch (err) {
+    return {
+      ...finding,
+      detail: `${finding.detail}; re-fetch failed: ${(err as Error).message}`,
+      action: 'repair-failed',
+    };
+  }
+}
+
+/** Moves a bad crate out of the served tree (kept under `quarantine/` for inspection). */
+async function quarantine(store: BlobStore, key: string): Promise<void> {
+  const opened = await store.open(key);
+  if (opened) {
+    try {
+      await store.put(`quarantine/${key}`, opened.stream);
+    } catch {
+      opened.stream.destroy();
+    }
+  }
+  await store.delete(key);
+}
