@@ -37,8 +37,8 @@ export class GitIndexSource implements IndexSource {
 }
 
 /**
- * Asks the primary source first; when it fails (unreachable, 5xx), answers from the fallback
- * if that is ready. A 404 from the primary is an answer, not a failure.
+ * Asks the primary source first; when it fails (unreachable, 5xx) and nothing is cached, answers
+ * from the fallback if that is ready. A 404 from the primary is an answer, not a failure.
  */
 export class FallbackIndexSource implements IndexSource {
   readonly #primary: IndexSource;
@@ -57,12 +57,13 @@ export class FallbackIndexSource implements IndexSource {
     try {
       return await this.#primary.fetch(path, validators);
     } catch (err) {
-      if (!this.#mirror.ready || !isCacherError(err)) throw err;
+      // With a cached copy (validators given) the cache serves it stale: the git mirror may be
+      // older, and a path it lacks would even delete the cached file.
+      if (validators !== undefined || !this.#mirror.ready || !isCacherError(err)) throw err;
       this.#log.info(
         { path, code: err.code },
         'sparse upstream failed; answering from the git mirror',
       );
-      // The stored validators belong to the sparse upstream, so the git copy is sent whole.
       return this.#fallback.fetch(path);
     }
   }
