@@ -47,7 +47,11 @@ export async function* readTreeFiles(
   const stdin = child.stdin as NonNullable<typeof child.stdin>;
   const stdout = child.stdout as NonNullable<typeof child.stdout>;
   child.stderr?.resume();
+  // When the reader stops early the child is killed, and writing fails with EPIPE: expected,
+  // not an unhandled error. A failure while reading to the end still surfaces below.
+  stdin.on('error', () => undefined);
   const writing = writeRequests(stdin, rev, paths);
+  writing.catch(() => undefined);
   let buffer: Buffer = Buffer.alloc(0);
   let index = 0;
   try {
