@@ -7,7 +7,7 @@
 /**
  * Runs `worker` on every item with at most `concurrency` running at once. A worker that throws
  * does not stop the others; errors are the worker's to record. Stops taking new items when
- * `signal` aborts.
+ * `signal` aborts, and then closes the iterator.
  */
 export async function runPool<T>(
   items: Iterable<T> | AsyncIterable<T>,
@@ -33,6 +33,9 @@ export async function runPool<T>(
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, concurrency) }, lane));
+  // Stopped early: let the source clean up (the mirror's `git cat-file` would block forever on
+  // a full pipe and keep the process alive).
+  if (!exhausted) await iterator.return?.();
 }
 
 function toAsyncIterator<T>(items: Iterable<T> | AsyncIterable<T>): AsyncIterator<T> {
