@@ -104,6 +104,12 @@ export class CrateCache {
     const entry = known ?? (await this.#findInIndex(id));
     // A caller whose storage miss came back after another flight stored the crate lands here.
     if (await this.has(id)) return { checksum: entry.checksum, upstreamBytes: 0 };
+    // open() checks this before; prefetch and mirror jobs come straight here.
+    if (this.#deps.offline) {
+      throw Errors.CARGO_CACHER_NOT_CACHED_OFFLINE(
+        `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
+      );
+    }
     const template = await this.#deps.registryConfig.downloadTemplate();
     const url = expandDlTemplate(template, entry);
     const body = await openCrateDownload(this.#deps.http, url, this.#deps.maxCrateBytes);
