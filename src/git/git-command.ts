@@ -104,9 +104,23 @@ export async function gitText(
   return (await runGit(gitDir, args, options)).stdout.toString('utf8').trim();
 }
 
-/** Spawns a long-running git child with piped stdio (upload-pack). The caller owns it. */
+/**
+ * Spawns a long-running git child with piped stdio (upload-pack, cat-file). The caller owns it.
+ * It leads its own process group, so {@link killGitGroup} also ends the helpers it starts
+ * (upload-pack runs `git pack-objects`, which would otherwise go on packing for a gone client).
+ */
 export function spawnGit(args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn('git', args, { env: gitEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+  return spawn('git', args, { env: gitEnv(env), stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+}
+
+/** Kills a child from {@link spawnGit} and its helpers, if it is still running. */
+export function killGitGroup(child: ChildProcess): void {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
 }
 
 /** `git --version`, to fail early with a clear line when git is missing. */

@@ -5,7 +5,7 @@
  * hundred thousand files) never needs a process per file.
  */
 import { once } from 'node:events';
-import { gitText, runGit, spawnGit } from './git-command.ts';
+import { gitText, killGitGroup, runGit, spawnGit } from './git-command.ts';
 
 /** One file of the index tree. */
 export interface TreeFile {
@@ -65,7 +65,7 @@ export async function* readTreeFiles(
     }
     await writing;
   } finally {
-    if (child.exitCode === null) child.kill();
+    killGitGroup(child);
   }
 }
 

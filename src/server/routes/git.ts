@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors, isCacherError } from '../../errors.ts';
+import { killGitGroup } from '../../git/git-command.ts';
 import type { GitMirror } from '../../git/git-mirror.ts';
 import {
   ADVERTISEMENT_TYPE,
@@ -92,9 +93,7 @@ function streamUploadPack(request: FastifyRequest, reply: FastifyReply, gitDir: 
   const child = startUploadPack(gitDir, gitProtocolEnv(request.headers['git-protocol']));
   const stdin = child.stdin as NonNullable<typeof child.stdin>;
   const stdout = child.stdout as Readable;
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
+  const kill = () => killGitGroup(child);
   reply.raw.on('close', kill);
   child.stderr?.resume();
   const body = request.body as Readable;
