@@ -1,0 +1,160 @@
+/**
+ * @module
+ * The servers under test, each a child process on its own free port: cargo-cacher (run from
+ * source through tsx, the way `npm run dev` does) and nginx (config written into a temp dir,
+ * run in the foreground with `-p <dir> -c <conf> -g 'daemon off;'`).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TestCertificates } from '../../test/helpers/tls-certs.ts';
+import { type Child, startChild, stopChild, waitForPort } from './procs.ts';
+import { freePort, nginxBinary } from './system.ts';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = join(REPO, 'src', 'cli', 'main.ts');
+
+/** A server child and where it listens. */
+export interface Server {
+  child: Child;
+  port: number;
+  /** `http://127.0.0.1:PORT` (or `https://`). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** How to start cargo-cacher. */
+export interface ProxyLaunch {
+  storageDir: string;
+  /** Upstream sparse index URL. */
+  sparse: string;
+  tls?: TestCertificates;
+  /** Extra CLI arguments (`-a -g <repo> -t 16`). */
+  args?: string[];
+  /** Extra node arguments (`--cpu-prof`). */
+  nodeArgs?: string[];
+}
+
+/** Starts cargo-cacher as a child process and waits until its port accepts connections. */
+export async function startCacher(launch: ProxyLaunch): Promise<Server> {
+  const port = await freePort();
+  const args = ['-p', String(port), '--listen', '127.0.0.1', '-i', launch.storageDir];
+  args.push('-s', launch.sparse, ...(launch.args ?? ['--no-git']));
+  if (launch.tls) args.push('--tls-cert', launch.tls.certFile, '--tls-key', launch.tls.keyFile);
+  const child = startChild(
+    process.execPath,
+    [...(launch.nodeArgs ?? []), '--import', 'tsx', MAIN, ...args],
+    { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } },
+  );
+  await waitForPort(port, child);
+  const scheme = launch.tls ? 'https' : 'http';
+  return {
+    child,
+    port,
+    url: `${scheme}://127.0.0.1:${port}`,
+    stop: () => stopChild(child, 15_000),
+  };
+}
+
+/** What nginx serves. */
+export type NginxSite =
+  /** Static files: `.crate` files from the proxy's storage layout, index files from a dir. */
+  | { kind: 'static'; storageDir: string; indexRoot: string }
+  /** The do-it-yourself cache: `proxy_cache` in front of an upstream's index and downloads. */
+  | { kind: 'cache'; upstream: string };
+
+/** Starts nginx with one worker process (cargo-cacher is one process too). */
+export async function startNginx(dir: string, site: NginxSite): Promise<Server> {
+  const port = await freePort();
+  await mkdir(join(dir, 'logs'), { recursive: true });
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(conf, nginxConfig(dir, port, site));
+  const child = startChild(await nginxBinary(), ['-p', dir, '-c', conf, '-g', 'daemon off;']);
+  await waitForPort(port, child);
+  return { child, port, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+}
+
+/**
+ * The configuration. Static serving uses what Debian's default nginx.conf has (`sendfile`,
+ * `tcp_nopush`), `etag on` (the default) and no `open_file_cache` (not a default either).
+ */
+function nginxConfig(dir: string, port: number, site: NginxSite): string {
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((name) => `  ${name}_temp_path ${join(dir, `${name}_temp`)};`)
+    .join('\n');
+  const server = site.kind === 'static' ? staticServer(site) : cacheServer(dir, port, site);
+  return `worker_processes 1;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'logs', 'error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  types { application/json json; }
+  default_type application/octet-stream;
+${temp}
+${server.http ?? ''}
+  server {
+    listen 127.0.0.1:${port};
+${server.body}
+  }
+}
+`;
+}
+
+/** The parts of a site's configuration: `http` block lines and the `server` body. */
+interface SiteConfig {
+  http?: string;
+  body: string;
+}
+
+/** Crates at the proxy's storage keys: `crates/{ab}/{cd}/{name}/{name}-{version}.crate`. */
+function staticServer(site: { storageDir: string; indexRoot: string }): SiteConfig {
+  return {
+    body: `    etag on;
+    location ~ "^/api/v1/crates/(?<n>(?<p1>[a-z0-9_-]{2})(?<p2>[a-z0-9_-]{2})[a-z0-9_-]*)/(?<v>[^/]+)/download$" {
+      root ${site.storageDir};
+      default_type application/gzip;
+      try_files /crates/$p1/$p2/$n/$n-$v.crate =404;
+    }
+    location /index/ {
+      root ${site.indexRoot};
+      default_type text/plain;
+    }`,
+  };
+}
+
+/**
+ * What a user following a blog post would run: a static config.json whose `dl` points at nginx,
+ * `proxy_cache` for the index (60 s, revalidated with the upstream's ETag) and for downloads
+ * (a year: they never change), with `proxy_cache_lock` so a stampede makes one upstream fetch.
+ */
+function cacheServer(dir: string, port: number, site: { upstream: string }): SiteConfig {
+  const dl = `http://127.0.0.1:${port}/dl`;
+  const proxy = `proxy_pass ${site.upstream};
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache crates;
+      proxy_cache_lock on;
+      proxy_cache_lock_timeout 120s;
+      proxy_cache_use_stale error timeout updating;`;
+  return {
+    http: `  proxy_cache_path ${join(dir, 'cache')} levels=1:2 keys_zone=crates:32m max_size=20g inactive=30d use_temp_path=off;`,
+    body: `    location = /index/config.json {
+      default_type application/json;
+      return 200 '{"dl":"${dl}"}';
+    }
+    location /index/ {
+      ${proxy}
+      proxy_cache_valid 200 60s;
+      proxy_cache_valid 404 30s;
+      proxy_cache_revalidate on;
+    }
+    location /dl/ {
+      ${proxy}
+      proxy_cache_valid 200 365d;
+    }`,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * @module
+ * `npm run bench`: measures cargo-cacher against what a user would run instead (nginx serving
+ * files, nginx as a proxy_cache, a plain download script) on this machine, and writes a dated
+ * Markdown report to bench/results/. Sets everything up itself: installs nginx and wrk when
+ * missing, generates the data, picks free ports. Traffic stays on 127.0.0.1, every child
+ * process is killed at the end, and a watchdog stops the whole run if it overruns.
+ *
+ * Environment: `BENCH_QUICK=1` (small and short), `BENCH_ONLY=crates,index,cargo,stampede,
+ * memory,mirror`, `BENCH_RUNS`, `BENCH_DURATION` (wrk seconds), `BENCH_TREE`, `BENCH_BIG_MB`,
+ * `BENCH_TIMEOUT_MIN` (default 30).
+ */
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { killAllChildren, killChildrenOnSignals } from './lib/procs.ts';
+import { goalMet, renderReport, type Section, writeReport } from './lib/report.ts';
+import { type BenchSettings, loadSettings, MEASUREMENTS } from './lib/settings.ts';
+import { ensureTools, machineInfo } from './lib/system.ts';
+import { buildWorld, type World } from './lib/world.ts';
+import { measureCargo } from './measure/cargo.ts';
+import { measureHotCrates, measureHotIndex } from './measure/hot.ts';
+import { measureMemory } from './measure/memory.ts';
+import { measureMirror } from './measure/mirror.ts';
+import { measureStampede } from './measure/stampede.ts';
+
+type Measure = (settings: BenchSettings, world: World, dir: string) => Promise<Section>;
+
+const RUNNERS: Record<(typeof MEASUREMENTS)[number], Measure> = {
+  crates: measureHotCrates,
+  index: measureHotIndex,
+  cargo: measureCargo,
+  stampede: measureStampede,
+  memory: measureMemory,
+  mirror: measureMirror,
+};
+
+const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+/** Stops everything when the run takes far longer than planned (a hung child, a bug). */
+function startWatchdog(): void {
+  const minutes = Number(process.env.BENCH_TIMEOUT_MIN ?? 30);
+  const timer = setTimeout(() => {
+    log(`still running after ${minutes} min: stopping`);
+    killAllChildren();
+    process.exit(1);
+  }, minutes * 60_000);
+  timer.unref();
+}
+
+function summaryLine(section: Section): string {
+  return section.rows
+    .map((row) => {
+      const met = goalMet(row);
+      const mark = met === undefined ? '' : met ? ' ok' : ' MISSED';
+      return `${row.what} ${row.ratio.median.toFixed(2)}x${mark}`;
+    })
+    .join('; ');
+}
+
+async function main(): Promise<void> {
+  killChildrenOnSignals();
+  startWatchdog();
+  const settings = loadSettings();
+  await ensureTools(log);
+  const machine = await machineInfo();
+  const started = new Date();
+  const root = await mkdtemp(join(tmpdir(), 'cargo-cacher-bench-'));
+  // nginx's worker runs as an unprivileged user and must read the files below.
+  await chmod(root, 0o755);
+  const sections: Section[] = [];
+  try {
+    log(`generating data in ${root}${settings.quick ? ' (quick mode)' : ''}`);
+    const world = await buildWorld(settings);
+    try {
+      for (const name of MEASUREMENTS) {
+        if (settings.only && !settings.only.has(name)) continue;
+        log(`measuring ${name}`);
+        const dir = join(root, name);
+        await mkdir(dir, { recursive: true });
+        const section = await RUNNERS[name](settings, world, dir);
+        sections.push(section);
+        log(`${name}: ${summaryLine(section)}`);
+      }
+    } finally {
+      await world.close();
+    }
+    const seconds = (Date.now() - started.getTime()) / 1000;
+    const text = renderReport(started, seconds, machine, settings, sections);
+    const path = await writeReport(RESULTS, started, text);
+    process.stdout.write(text);
+    log(`report written to ${path}`);
+  } finally {
+    killAllChildren();
+    await rm(root, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+main().catch((err: unknown) => {
+  log(`failed: ${(err as Error).stack ?? String(err)}`);
+  killAllChildren();
+  process.exitCode = 1;
+});
