@@ -15,6 +15,23 @@ export interface UpstreamTimeouts {
   bodyMs: number;
 }
 
+/**
+ * How upstream failures are handled: idempotent GETs are retried with backoff, and a host
+ * that keeps failing is left alone for a while (circuit breaker).
+ */
+export interface UpstreamResilience {
+  /** Tries per request over all upstreams (1 = no retry). */
+  attempts: number;
+  /** Delay before the first retry round; doubled per round, with jitter. */
+  retryDelayMs: number;
+  /** A `Retry-After` up to this long is waited for; a longer one is passed on to cargo. */
+  maxRetryAfterMs: number;
+  /** Consecutive failures of one host that open its circuit. */
+  breakerFailures: number;
+  /** How long an open circuit stays open before one probe may go through. */
+  breakerCoolDownMs: number;
+}
+
 /** Where the PEM files are (`--tls-cert`, `--tls-key`): with them, HTTPS with HTTP/2. */
 export interface TlsFiles {
   certFile: string;
@@ -29,8 +46,12 @@ export interface Config {
   storageDir: string;
   /** Upstream sparse index root, ending in `/`; `undefined` when switched off (`--sparse none`). */
   sparseUpstream: string | undefined;
+  /** Every upstream sparse index (`-s a,b`), tried in order; the first is `sparseUpstream`. */
+  sparseUpstreams: string[];
   /** Crate download template (`-u`); `undefined` means: the `dl` of upstream's config.json. */
   crateUpstream: string | undefined;
+  /** Every crate download template (`-u a,b`), tried in order; the first is `crateUpstream`. */
+  crateUpstreams: string[];
   /** URL clients reach the proxy at, without trailing slash (`-e`). */
   publicUrl: string | undefined;
   indexTtlMs: number;
@@ -47,6 +68,9 @@ export interface Config {
   logLevel: LogLevel;
   logFormat: LogFormat;
   timeouts: UpstreamTimeouts;
+  resilience: UpstreamResilience;
+  /** `--auth-token-file`: when set, every request but /health needs a token from it. */
+  authTokenFile: string | undefined;
   /** Largest `.crate` accepted from upstream. */
   maxCrateBytes: number;
   /** Serve HTTPS with HTTP/2 (and HTTP/1.1) from these files; `undefined`: plain HTTP. */
@@ -78,6 +102,15 @@ export const DEFAULTS = {
   gitUrl: 'https://github.com/rust-lang/crates.io-index.git',
   threads: 16,
   timeouts: { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 },
+  // cargo waits 30 s for a slow transfer and retries 3 times itself: a few quick retries here
+  // hide a blip from it, and longer waits are left to cargo's own backoff.
+  resilience: {
+    attempts: 3,
+    retryDelayMs: 200,
+    maxRetryAfterMs: 5_000,
+    breakerFailures: 5,
+    breakerCoolDownMs: 30_000,
+  },
   // crates.io's own limit is 10 MB by default, with exceptions granted up to a few hundred MB.
   maxCrateBytes: 1024 ** 3,
 } as const;
@@ -88,17 +121,30 @@ export function defaultStorageDir(): string {
 }
 
 /** What {@link buildConfig} takes: any subset of the settings. */
-export type ConfigSettings = Partial<Omit<Config, 'upkeep'>> & { upkeep?: Partial<UpkeepSettings> };
+export type ConfigSettings = Partial<
+  Omit<Config, 'upkeep' | 'resilience' | 'sparseUpstreams' | 'crateUpstreams'>
+> & {
+  upkeep?: Partial<UpkeepSettings>;
+  resilience?: Partial<UpstreamResilience>;
+};
 
 /** Builds a frozen config from partial settings, filling in defaults and checking values. */
 export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
+  const sparse = 'sparseUpstream' in settings ? settings.sparseUpstream : DEFAULTS.sparseUpstream;
+  const sparseUpstreams = splitList(sparse).map((url) =>
+    checkHttpUrl('--sparse', url).replace(/\/*$/, '/'),
+  );
+  const crateUpstreams = splitList(settings.crateUpstream).map((url) =>
+    checkHttpUrl('--upstream', url),
+  );
   const config: Config = {
     port: settings.port ?? DEFAULTS.port,
     listen: settings.listen ?? DEFAULTS.listen,
     storageDir: resolve(settings.storageDir ?? defaultStorageDir()),
-    sparseUpstream:
-      'sparseUpstream' in settings ? settings.sparseUpstream : DEFAULTS.sparseUpstream,
-    crateUpstream: settings.crateUpstream,
+    sparseUpstream: sparseUpstreams[0],
+    sparseUpstreams,
+    crateUpstream: crateUpstreams[0],
+    crateUpstreams,
     publicUrl: settings.publicUrl?.replace(/\/+$/, ''),
     indexTtlMs: settings.indexTtlMs ?? DEFAULTS.indexTtlMs,
     gitRefreshMs: settings.gitRefreshMs ?? DEFAULTS.gitRefreshMs,
@@ -119,6 +165,8 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
     logLevel: settings.logLevel ?? 'warn',
     logFormat: settings.logFormat ?? 'json',
     timeouts: settings.timeouts ?? { ...DEFAULTS.timeouts },
+    resilience: { ...DEFAULTS.resilience, ...settings.resilience },
+    authTokenFile: settings.authTokenFile && resolve(settings.authTokenFile),
     maxCrateBytes: settings.maxCrateBytes ?? DEFAULTS.maxCrateBytes,
     tls: settings.tls && {
       certFile: resolve(settings.tls.certFile),
@@ -136,14 +184,29 @@ function checkConfig(config: Config): void {
   if (!Number.isInteger(config.threads) || config.threads < 1 || config.threads > 1024) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG(`threads must be 1-1024, got ${config.threads}`);
   }
-  if (config.sparseUpstream !== undefined) {
-    config.sparseUpstream = checkHttpUrl('--sparse', config.sparseUpstream).replace(/\/*$/, '/');
+  const { timeouts, resilience } = config;
+  if (![timeouts.connectMs, timeouts.headersMs, timeouts.bodyMs].every((ms) => ms >= 1)) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('upstream timeouts must be at least 1ms');
   }
-  if (config.crateUpstream !== undefined) checkHttpUrl('--upstream', config.crateUpstream);
+  if (!Number.isInteger(resilience.attempts) || resilience.attempts < 1) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('retry attempts must be >= 1');
+  }
+  if (!Number.isInteger(resilience.breakerFailures) || resilience.breakerFailures < 1) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('circuit breaker failures must be >= 1');
+  }
   if (config.publicUrl !== undefined) checkHttpUrl('--public-url', config.publicUrl);
   if (config.indexTtlMs < 0 || config.gitRefreshMs < 1000) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG('--index-ttl must be >= 0 and --refresh >= 1s');
   }
+}
+
+/** Splits a comma-separated list of URLs (`-s a,b`); blank entries are dropped. */
+function splitList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
 }
 
 /** Checks that a flag value is an absolute http(s) URL and returns it. */

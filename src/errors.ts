@@ -11,28 +11,31 @@ export class CacherError extends Error {
   readonly statusCode: number;
   /** Seconds a client should wait before retrying, sent as `Retry-After`. */
   readonly retryAfter?: number;
+  /** The upstream status behind an `UPSTREAM_STATUS` error. */
+  readonly upstreamStatus?: number;
 
-  constructor(
-    code: string,
-    statusCode: number,
-    message: string,
-    options?: { cause?: unknown; retryAfter?: number },
-  ) {
+  constructor(code: string, statusCode: number, message: string, options?: CacherErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'CacherError';
     this.code = code;
     this.statusCode = statusCode;
     if (options?.retryAfter !== undefined) this.retryAfter = options.retryAfter;
+    if (options?.upstreamStatus !== undefined) this.upstreamStatus = options.upstreamStatus;
   }
 }
 
-type ErrorFactory = (
-  message: string,
-  options?: { cause?: unknown; retryAfter?: number },
-) => CacherError;
+/** What an error may carry besides its message. */
+export interface CacherErrorOptions {
+  cause?: unknown;
+  retryAfter?: number;
+  /** The status upstream answered, when the error is about one (retry decisions read it). */
+  upstreamStatus?: number;
+}
+
+type ErrorFactory = (message: string, options?: CacherErrorOptions) => CacherError;
 
 function define(code: string, statusCode: number): ErrorFactory & { code: string } {
-  const factory = (message: string, options?: { cause?: unknown; retryAfter?: number }) =>
+  const factory = (message: string, options?: CacherErrorOptions) =>
     new CacherError(code, statusCode, message, options);
   return Object.assign(factory, { code });
 }
@@ -65,6 +68,12 @@ export const Errors = {
   CARGO_CACHER_BODY_TOO_LARGE: define('CARGO_CACHER_BODY_TOO_LARGE', 413),
   /** Writing to storage failed. */
   CARGO_CACHER_STORAGE: define('CARGO_CACHER_STORAGE', 500),
+  /** Upstream did not connect, answer or finish its body within the configured timeout. */
+  CARGO_CACHER_UPSTREAM_TIMEOUT: define('CARGO_CACHER_UPSTREAM_TIMEOUT', 504),
+  /** Every upstream failed recently: requests fail fast until a probe succeeds. */
+  CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN: define('CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN', 503),
+  /** Access control is on and the request has no valid token. */
+  CARGO_CACHER_UNAUTHORIZED: define('CARGO_CACHER_UNAUTHORIZED', 401),
 } as const;
 
 export type ErrorCode = keyof typeof Errors;

@@ -3,15 +3,17 @@
  * The crate cache: serves `.crate` files from storage, and on a miss downloads them once from
  * upstream, verifying the sha256 against the index before anything is stored or served.
  */
+import type { Readable } from 'node:stream';
 import { Errors } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { type CrateId, crateKey, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
-import { expandDlTemplate } from '../registry/dl-template.ts';
 import { type CrateVersion, findVersion } from '../registry/index-entry.ts';
-import type { BlobStore, OpenedBlob } from '../storage/blob-store.ts';
-import { openCrateDownload } from '../upstream/crate-download.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
+import type { UpstreamGuard } from '../upstream/failover.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
+import { downloadAndStore, openPassThrough } from './crate-sources.ts';
+import type { DiskFullGuard } from './disk-full.ts';
 import type { IndexCache } from './index-cache.ts';
 import { LruMap } from './lru.ts';
 import type { RegistryConfigService } from './registry-config-service.ts';
@@ -26,15 +28,22 @@ export interface CrateCacheDeps {
   offline: boolean;
   maxCrateBytes: number;
   log: AppLogger;
+  /** Retries, failover over `-u a,b` and circuit breakers. */
+  guard?: UpstreamGuard;
+  /** When the disk is full, crates are passed through (verified) instead of stored. */
+  diskFull?: DiskFullGuard;
 }
 
 /** A crate ready to stream, with how it was obtained. */
 export interface CrateLookup {
-  blob: OpenedBlob;
+  /** The bytes; `size` is unknown only for a pass-through whose upstream sent no length. */
+  blob: { stream: Readable; size: number | undefined };
   /** Hex sha256, when known without hashing (it is, for everything we stored). */
   checksum: string | undefined;
   outcome: 'hit' | 'miss';
   upstreamBytes: number;
+  /** True when the crate was passed through from upstream without being stored (disk full). */
+  passThrough?: boolean;
 }
 
 /** The crate download cache. */
@@ -64,7 +73,15 @@ export class CrateCache {
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
       );
     }
-    const fetched = await this.#flights.run(crateLabel(id), () => this.#fetch(id));
+    if (this.#deps.diskFull?.full) return this.#passThrough(id);
+    let fetched: { checksum: string; upstreamBytes: number };
+    try {
+      fetched = await this.#flights.run(crateLabel(id), () => this.#fetch(id));
+    } catch (err) {
+      // The body went into the failed write: download it again, straight to the client.
+      if (this.#deps.diskFull?.report(err, crateLabel(id))) return this.#passThrough(id);
+      throw err;
+    }
     const blob = await this.#deps.store.open(key);
     if (!blob) throw Errors.CARGO_CACHER_STORAGE(`${crateLabel(id)} vanished from storage`);
     return {
@@ -110,21 +127,22 @@ export class CrateCache {
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
       );
     }
-    const template = await this.#deps.registryConfig.downloadTemplate();
-    const url = expandDlTemplate(template, entry);
-    const body = await openCrateDownload(this.#deps.http, url, this.#deps.maxCrateBytes);
-    try {
-      const stored = await this.#deps.store.put(crateKey(id), body, {
-        expectedSha256: entry.checksum,
-        maxBytes: this.#deps.maxCrateBytes,
-      });
-      this.#checksums.set(crateKey(id), entry.checksum);
-      this.#deps.log.info({ crate: crateLabel(id), bytes: stored.size }, 'cached crate');
-      return { checksum: entry.checksum, upstreamBytes: stored.size };
-    } catch (err) {
-      body.destroy();
-      throw describeStoreFailure(id, url, err);
-    }
+    const fetched = await downloadAndStore(this.#deps, id, entry);
+    this.#checksums.set(crateKey(id), entry.checksum);
+    return fetched;
+  }
+
+  /** Serves a crate straight from upstream, verified on the way, without storing it. */
+  async #passThrough(id: CrateId): Promise<CrateLookup> {
+    const entry = await this.#findInIndex(id);
+    const body = await openPassThrough(this.#deps, id, entry);
+    return {
+      blob: body,
+      checksum: entry.checksum,
+      outcome: 'miss',
+      upstreamBytes: body.size ?? 0,
+      passThrough: true,
+    };
   }
 
   /**
@@ -152,30 +170,4 @@ export class CrateCache {
     if (checksum) this.#checksums.set(key, checksum);
     return checksum;
   }
-}
-
-/** Errors that come from our own disk, not from upstream. */
-const STORAGE_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE']);
-
-function describeStoreFailure(id: CrateId, url: string, err: unknown): unknown {
-  const code = (err as { code?: string }).code;
-  if (code === 'CARGO_CACHER_BODY_TOO_LARGE') {
-    return Errors.CARGO_CACHER_UPSTREAM_INVALID(
-      `${crateLabel(id)} from ${url} is larger than the crate size limit; not cached`,
-    );
-  }
-  if (code !== undefined && STORAGE_ERRNOS.has(code)) {
-    return Errors.CARGO_CACHER_STORAGE(`cannot store ${crateLabel(id)}: ${code}`, { cause: err });
-  }
-  if (code === 'CARGO_CACHER_CHECKSUM_MISMATCH') {
-    return Errors.CARGO_CACHER_CHECKSUM_MISMATCH(
-      `${crateLabel(id)} from ${url} failed verification (${(err as Error).message}); not cached`,
-      { cause: err },
-    );
-  }
-  if (code?.startsWith('CARGO_CACHER_')) return err;
-  return Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE(
-    `download of ${crateLabel(id)} from ${url} broke off: ${(err as Error).message}`,
-    { cause: err, retryAfter: 1 },
-  );
 }

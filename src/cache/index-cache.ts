@@ -7,7 +7,8 @@
 import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import type { IndexFetch, Validators } from '../upstream/sparse-index.ts';
+import type { FetchOptions, IndexFetch, Validators } from '../upstream/sparse-index.ts';
+import type { DiskFullGuard } from './disk-full.ts';
 import {
   createIndexFile,
   decodeIndexRecord,
@@ -19,7 +20,7 @@ import { SingleFlight } from './single-flight.ts';
 
 /** Where index files come from: the upstream sparse index, or the git mirror (later). */
 export interface IndexSource {
-  fetch(path: string, validators?: Validators): Promise<IndexFetch>;
+  fetch(path: string, validators?: Validators, options?: FetchOptions): Promise<IndexFetch>;
   /** True when the source is on this machine (the git mirror): usable with `--offline`. */
   readonly local?: boolean;
 }
@@ -39,6 +40,8 @@ export interface IndexCacheDeps {
   ttlMs: number;
   offline: boolean;
   log: AppLogger;
+  /** Logs a full disk once per minute instead of once per index file. */
+  diskFull?: DiskFullGuard;
   now?: () => number;
 }
 
@@ -114,7 +117,9 @@ export class IndexCache {
     const source = this.#deps.source as IndexSource;
     let fetched: IndexFetch;
     try {
-      fetched = await source.fetch(path, cached?.upstream);
+      fetched = await source.fetch(path, cached?.upstream, {
+        staleAvailable: cached !== undefined,
+      });
     } catch (err) {
       return this.#onUpstreamError(path, cached, err);
     }
@@ -145,7 +150,9 @@ export class IndexCache {
       await this.#deps.store.put(indexKey(path), encodeIndexRecord(file));
     } catch (err) {
       // Serving goes on from memory; the next request tries to store it again.
-      this.#deps.log.warn({ err, path }, 'could not store index file');
+      if (!this.#deps.diskFull?.report(err, `index file ${path}`)) {
+        this.#deps.log.warn({ err, path }, 'could not store index file');
+      }
     }
     return { found: true, file, outcome, upstreamBytes };
   }

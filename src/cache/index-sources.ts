@@ -7,7 +7,7 @@
 import { Errors, isCacherError } from '../errors.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
 import type { AppLogger } from '../logger.ts';
-import type { IndexFetch, Validators } from '../upstream/sparse-index.ts';
+import type { FetchOptions, IndexFetch, Validators } from '../upstream/sparse-index.ts';
 import type { IndexSource } from './index-cache.ts';
 
 /** Reads index files from upstream's tree in the git mirror (blob id as validator). */
@@ -53,9 +53,9 @@ export class FallbackIndexSource implements IndexSource {
     this.#log = log;
   }
 
-  async fetch(path: string, validators?: Validators): Promise<IndexFetch> {
+  async fetch(path: string, validators?: Validators, options?: FetchOptions): Promise<IndexFetch> {
     try {
-      return await this.#primary.fetch(path, validators);
+      return await this.#primary.fetch(path, validators, options);
     } catch (err) {
       // With a cached copy (validators given) the cache serves it stale: the git mirror may be
       // older, and a path it lacks would even delete the cached file.

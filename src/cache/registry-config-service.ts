@@ -18,11 +18,13 @@ export const CONFIG_PATH = 'config.json';
 /** Reads upstream's registry configuration through the index cache. */
 export class RegistryConfigService {
   readonly #index: IndexCache;
-  readonly #crateUpstream: string | undefined;
+  readonly #crateUpstreams: readonly string[];
 
-  constructor(index: IndexCache, crateUpstream: string | undefined) {
+  /** `crateUpstream`: `-u`, one template or several equivalent ones (tried in order). */
+  constructor(index: IndexCache, crateUpstream: string | readonly string[] | undefined) {
     this.#index = index;
-    this.#crateUpstream = crateUpstream;
+    this.#crateUpstreams =
+      typeof crateUpstream === 'string' ? [crateUpstream] : (crateUpstream ?? []);
   }
 
   /** Upstream's config.json, parsed, with how it was obtained. */
@@ -43,8 +45,13 @@ export class RegistryConfigService {
 
   /** The template crates are downloaded from: `-u` when given, else upstream's `dl`. */
   async downloadTemplate(): Promise<string> {
-    if (this.#crateUpstream !== undefined) return this.#crateUpstream;
-    return (await this.upstreamConfig()).config.dl;
+    return (await this.downloadTemplates())[0] as string;
+  }
+
+  /** Every template to try, in order: the `-u` list when given, else upstream's `dl`. */
+  async downloadTemplates(): Promise<readonly string[]> {
+    if (this.#crateUpstreams.length > 0) return this.#crateUpstreams;
+    return [(await this.upstreamConfig()).config.dl];
   }
 
   /**

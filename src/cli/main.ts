@@ -18,6 +18,7 @@ import {
   parseSizeFlag,
   parseSparseFlag,
   parseUrlFlag,
+  parseUrlListFlag,
 } from './options.ts';
 import { prefetchCommand } from './prefetch.ts';
 import { serve } from './serve.ts';
@@ -37,14 +38,14 @@ export function buildProgram() {
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
     .option(
       '-s, --sparse <url>',
-      'upstream sparse index, or "none"',
+      'upstream sparse index, or "none"; several equivalent ones comma-separated, tried in order',
       parseSparseFlag,
       DEFAULTS.sparseUpstream,
     )
     .option(
       '-u, --upstream <url>',
-      "crate download source (default: the upstream index's dl)",
-      parseUrlFlag,
+      "crate download source (default: the upstream index's dl); several comma-separated",
+      parseUrlListFlag,
     )
     .option('-e, --public-url <url>', 'URL clients reach this proxy at', parseUrlFlag)
     .option('--tls-cert <pem>', 'serve HTTPS with HTTP/2 using this certificate chain (PEM)')
@@ -79,6 +80,30 @@ export function buildProgram() {
       DEFAULTS.threads,
     )
     .option('--offline', 'never contact upstream; serve only what is cached', false)
+    .addOption(
+      new Option('--upstream-connect-timeout <duration>', 'give up connecting to upstream after')
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.timeouts.connectMs, `${DEFAULTS.timeouts.connectMs / 1000}s`),
+    )
+    .addOption(
+      new Option('--upstream-timeout <duration>', "give up waiting for upstream's answer after")
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.timeouts.headersMs, `${DEFAULTS.timeouts.headersMs / 1000}s`),
+    )
+    .addOption(
+      new Option('--upstream-body-timeout <duration>', 'give up when an upstream body stalls for')
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.timeouts.bodyMs, `${DEFAULTS.timeouts.bodyMs / 1000}s`),
+    )
+    .addOption(
+      new Option('--max-crate-size <size>', 'refuse upstream crates larger than this')
+        .argParser(parseSizeFlag)
+        .default(DEFAULTS.maxCrateBytes, '1GiB'),
+    )
+    .option(
+      '--auth-token-file <path>',
+      'require a token from this file (lines "<token> read" or "<token> admin")',
+    )
     .option(
       '--max-size <size>',
       'keep the crate cache under this size (500MB, 20GB)',

@@ -55,7 +55,17 @@ export function parseUrlFlag(value: string): string {
 
 /** The upstream sparse index: a URL, or `none` to switch the sparse upstream off. */
 export function parseSparseFlag(value: string): string | undefined {
-  return value === 'none' ? undefined : parseUrlFlag(value);
+  return value === 'none' ? undefined : parseUrlListFlag(value);
+}
+
+/** One URL, or several equivalent ones separated by commas (`-u a,b`): tried in order. */
+export function parseUrlListFlag(value: string): string {
+  const urls = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+  if (urls.length === 0) throw new InvalidArgumentError('expected an http:// or https:// URL.');
+  return urls.map(parseUrlFlag).join(',');
 }
 
 /** Collects a repeatable flag's values. */

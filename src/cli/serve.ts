@@ -36,6 +36,13 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
       verifyEveryMs: options.verifyEvery,
     },
     threads: options.threads,
+    timeouts: {
+      connectMs: options.upstreamConnectTimeout,
+      headersMs: options.upstreamTimeout,
+      bodyMs: options.upstreamBodyTimeout,
+    },
+    maxCrateBytes: options.maxCrateSize,
+    authTokenFile: options.authTokenFile,
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,
     tls: tlsFiles(options),
@@ -78,8 +85,9 @@ function logStartup(log: AppLogger, config: Readonly<Config>, url: string): void
     {
       listen: new URL(url).host,
       storage: config.storageDir,
-      sparseUpstream: config.sparseUpstream ?? 'none',
-      crateUpstream: config.crateUpstream ?? "upstream config.json's dl",
+      sparseUpstream: config.sparseUpstreams.length > 0 ? config.sparseUpstreams : 'none',
+      crateUpstream:
+        config.crateUpstreams.length > 0 ? config.crateUpstreams : "upstream config.json's dl",
       gitUpstream: config.git.enabled ? config.git.url : 'none (--no-git)',
       offline: config.offline,
     },

@@ -110,6 +110,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.setErrorHandler(function handleError(error: FastifyError | CacherError, request, reply) {
     const status = statusOf(error);
     if (status >= 500 && !isCacherError(error)) request.log.error({ err: error }, 'request failed');
+    // One line per upstream failure that reached a client; an open circuit was logged when it
+    // opened, so the requests it turns away are not.
+    if (status >= 500 && isCacherError(error)) {
+      const level = error.code === 'CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN' ? 'debug' : 'warn';
+      request.log[level]({ code: error.code, url: request.url }, error.message);
+    }
     if (request.cacher.outcome === undefined) {
       request.cacher.outcome = status === 404 ? 'not-found' : 'error';
     }

@@ -4,6 +4,7 @@
  * both build instances through here.
  */
 import { CrateCache } from '../cache/crate-cache.ts';
+import { DiskFullGuard } from '../cache/disk-full.ts';
 import { IndexCache, type IndexSource } from '../cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from '../cache/index-sources.ts';
 import { RegistryConfigService } from '../cache/registry-config-service.ts';
@@ -13,6 +14,8 @@ import { JobRegistry } from '../jobs/job.ts';
 import { Prefetcher } from '../jobs/prefetcher.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { CircuitBreakers } from '../upstream/circuit-breaker.ts';
+import { UpstreamGuard } from '../upstream/failover.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
 import {
   observeHttpClient,
@@ -38,16 +41,19 @@ export interface ServiceInputs {
 /** Builds the caches for one instance. */
 export function createServices(inputs: ServiceInputs): AppDeps {
   const { config, log, store, git } = inputs;
-  const source = chooseIndexSource(inputs);
+  const guard = createGuard(inputs);
+  const diskFull = new DiskFullGuard(log, inputs.now);
+  const source = chooseIndexSource(inputs, guard);
   const index = new IndexCache({
     store,
     source,
     ttlMs: config.indexTtlMs,
     offline: config.offline,
     log,
+    diskFull,
     ...(inputs.now && { now: inputs.now }),
   });
-  const registryConfig = new RegistryConfigService(index, config.crateUpstream);
+  const registryConfig = new RegistryConfigService(index, config.crateUpstreams);
   const crates = new CrateCache({
     store,
     index,
@@ -56,6 +62,8 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     offline: config.offline,
     maxCrateBytes: config.maxCrateBytes,
     log,
+    guard,
+    diskFull,
   });
   const jobs = new JobRegistry();
   const prefetcher = new Prefetcher({ index, crates, jobs, threads: config.threads, log });
@@ -76,14 +84,30 @@ export function createServices(inputs: ServiceInputs): AppDeps {
  * Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`,
  * and `--offline`, where the local mirror is the only source that contacts no upstream).
  */
-function chooseIndexSource(inputs: ServiceInputs): IndexSource | undefined {
+function chooseIndexSource(inputs: ServiceInputs, guard: UpstreamGuard): IndexSource | undefined {
   const { config, git, log } = inputs;
   if (config.offline) return git ? new GitIndexSource(git) : undefined;
-  const sparse = config.sparseUpstream
-    ? new SparseUpstream(observedHttp(inputs, 'index'), config.sparseUpstream)
-    : undefined;
+  const sparse =
+    config.sparseUpstreams.length > 0
+      ? new SparseUpstream(observedHttp(inputs, 'index'), config.sparseUpstreams, guard)
+      : undefined;
   if (!git) return sparse;
   return sparse ? new FallbackIndexSource(sparse, git, log) : new GitIndexSource(git);
+}
+
+/**
+ * Retries and failover for both upstreams, with one circuit breaker per host shared by index
+ * and crate requests (crates.io's index and static.crates.io are different hosts).
+ */
+function createGuard(inputs: ServiceInputs): UpstreamGuard {
+  const { resilience } = inputs.config;
+  const breakers = new CircuitBreakers({
+    failures: resilience.breakerFailures,
+    coolDownMs: resilience.breakerCoolDownMs,
+    log: inputs.log,
+    ...(inputs.now && { now: inputs.now }),
+  });
+  return new UpstreamGuard({ policy: resilience, breakers, log: inputs.log });
 }
 
 /** The upstream client, reporting to the upstream observer when there is one. */

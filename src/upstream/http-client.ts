@@ -3,6 +3,7 @@
  * The one HTTP client for upstreams: an undici `Agent` with timeouts, redirects and an
  * identifying User-Agent. Every upstream request goes through {@link HttpClient.get}.
  */
+import { type LookupAddress, type LookupAllOptions, type LookupOptions, lookup } from 'node:dns';
 import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, interceptors, request } from 'undici';
 import type { UpstreamTimeouts } from '../config.ts';
@@ -18,8 +19,13 @@ export interface UpstreamResponse {
 
 /** Fetches upstream URLs. Injected so tests and later tiers can replace it. */
 export interface HttpClient {
-  /** GETs a URL; network failures reject with `CARGO_CACHER_UPSTREAM_UNREACHABLE`. */
+  /**
+   * GETs a URL; network failures reject with `CARGO_CACHER_UPSTREAM_UNREACHABLE`, timeouts with
+   * `CARGO_CACHER_UPSTREAM_TIMEOUT`.
+   */
   get(url: string, headers?: Record<string, string>): Promise<UpstreamResponse>;
+  /** Describes a failure of a request or of its body (the same mapping {@link get} uses). */
+  unreachable?(url: string, cause: unknown): Error;
   close(): Promise<void>;
 }
 
@@ -30,7 +36,9 @@ export function createHttpClient(timeouts: UpstreamTimeouts): HttpClient {
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyMs,
     connections: 64,
+    connect: { lookup: lookupRefusingInvalid },
   }).compose(interceptors.redirect({ maxRedirections: 5 }));
+  const unreachable = (url: string, cause: unknown) => upstreamFailure(url, cause, timeouts);
 
   return {
     async get(url, headers = {}) {
@@ -45,23 +53,86 @@ export function createHttpClient(timeouts: UpstreamTimeouts): HttpClient {
         throw unreachable(url, cause);
       }
     },
+    unreachable,
     async close() {
       await dispatcher.close();
     },
   };
 }
 
-/** Wraps a network error; undici's `UND_ERR_*` code stays in `cause`. */
-export function unreachable(url: string, cause: unknown) {
+/** The flag that sets each undici timeout, named in the error so the fix is obvious. */
+const TIMEOUTS: Record<string, [keyof UpstreamTimeouts, string, string]> = {
+  UND_ERR_CONNECT_TIMEOUT: ['connectMs', 'connect', '--upstream-connect-timeout'],
+  UND_ERR_HEADERS_TIMEOUT: ['headersMs', 'answer', '--upstream-timeout'],
+  UND_ERR_BODY_TIMEOUT: ['bodyMs', 'send its body', '--upstream-body-timeout'],
+};
+
+/** Plain words for the network errors an operator meets. */
+const REASONS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'host name does not resolve (DNS)',
+  EAI_AGAIN: 'DNS lookup failed (temporary)',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed before the answer was complete',
+};
+
+/**
+ * Wraps a network error: `CARGO_CACHER_UPSTREAM_TIMEOUT` for undici's timeouts, else
+ * `CARGO_CACHER_UPSTREAM_UNREACHABLE`. undici's `UND_ERR_*` code stays in `cause`.
+ */
+export function upstreamFailure(url: string, cause: unknown, timeouts?: UpstreamTimeouts): Error {
   const reason = (cause as { code?: string; message?: string }) ?? {};
+  const host = new URL(url).host;
+  const timeout = reason.code === undefined ? undefined : TIMEOUTS[reason.code];
+  if (timeout) {
+    const [key, what, flag] = timeout;
+    const limit = timeouts ? ` within ${timeouts[key] / 1000}s (${flag})` : ` in time (${flag})`;
+    return Errors.CARGO_CACHER_UPSTREAM_TIMEOUT(`upstream ${host} did not ${what}${limit}`, {
+      cause,
+      retryAfter: 5,
+    });
+  }
+  const words = (reason.code && REASONS[reason.code]) ?? reason.message ?? 'unknown error';
+  const code = reason.code && REASONS[reason.code] ? ` (${reason.code})` : '';
   return Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE(
-    `upstream ${new URL(url).host} unreachable: ${reason.code ?? reason.message ?? 'unknown error'}`,
+    `upstream ${host} unreachable: ${words}${code}; check the network and -s/-u`,
     { cause, retryAfter: 5 },
   );
 }
 
+/**
+ * DNS lookup that answers names under `.invalid` with ENOTFOUND at once, as RFC 6761 §6.4 asks
+ * of resolvers ("always return immediate negative responses"): no query leaves the machine.
+ */
+function lookupRefusingInvalid(
+  hostname: string,
+  options: LookupOptions,
+  callback: LookupCallback,
+): void {
+  if (/(^|\.)invalid\.?$/i.test(hostname)) {
+    const err: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+    err.code = 'ENOTFOUND';
+    process.nextTick(callback, err, '', 0);
+    return;
+  }
+  lookup(hostname, { ...options, all: options.all === true } as LookupAllOptions, callback);
+}
+
+type LookupCallback = (
+  err: NodeJS.ErrnoException | null,
+  address: string | LookupAddress[],
+  family?: number,
+) => void;
+
 /** Reads a whole (small) body into memory, failing past `maxBytes` or on a broken stream. */
-export async function readBody(url: string, body: Readable, maxBytes: number): Promise<Buffer> {
+export async function readBody(
+  url: string,
+  body: Readable,
+  maxBytes: number,
+  describe: (url: string, cause: unknown) => Error = upstreamFailure,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -77,7 +148,7 @@ export async function readBody(url: string, body: Readable, maxBytes: number): P
     }
   } catch (err) {
     if ((err as { code?: string }).code === 'CARGO_CACHER_UPSTREAM_INVALID') throw err;
-    throw unreachable(url, err);
+    throw describe(url, err);
   }
   return Buffer.concat(chunks);
 }

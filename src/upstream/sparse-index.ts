@@ -1,9 +1,17 @@
 /**
  * @module
- * Talking to an upstream sparse index: conditional GETs of index files and `config.json`.
+ * Talking to an upstream sparse index: conditional GETs of index files and `config.json`, on
+ * one or more equivalent upstreams (`-s a,b`), with retries and failover.
  */
 import { Errors } from '../errors.ts';
-import { discardBody, type HttpClient, headerValue, readBody } from './http-client.ts';
+import { parseRetryAfter, type UpstreamGuard } from './failover.ts';
+import {
+  discardBody,
+  type HttpClient,
+  headerValue,
+  readBody,
+  upstreamFailure,
+} from './http-client.ts';
 
 /** Validators remembered from an earlier 200, sent back verbatim (weak ETags included). */
 export interface Validators {
@@ -17,25 +25,49 @@ export type IndexFetch =
   | { kind: 'not-modified' }
   | { kind: 'not-found' };
 
+/** How a fetch may be run. */
+export interface FetchOptions {
+  /**
+   * A cached copy can be served if this fails: each upstream is tried once, without retry
+   * rounds, so cargo gets the stale copy at once rather than after the backoff.
+   */
+  staleAvailable?: boolean;
+}
+
 /** The largest index file accepted; crates.io's largest are a few MB. */
 const MAX_INDEX_FILE_BYTES = 64 * 1024 * 1024;
 
-/** An upstream sparse index at `baseUrl` (ends with `/`). */
+/**
+ * Upstream sparse indexes at `baseUrls` (each ends with `/`), equivalent copies tried in order.
+ * Validators are sent to whichever answers: a copy that does not know them answers 200.
+ */
 export class SparseUpstream {
-  readonly baseUrl: string;
+  readonly baseUrls: readonly string[];
   readonly #http: HttpClient;
+  readonly #guard: UpstreamGuard | undefined;
 
-  constructor(http: HttpClient, baseUrl: string) {
+  constructor(http: HttpClient, baseUrls: string | readonly string[], guard?: UpstreamGuard) {
     this.#http = http;
-    this.baseUrl = baseUrl;
+    this.baseUrls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
+    this.#guard = guard;
   }
 
   /**
    * Fetches `path` (relative to the index root) with the stored validators. cargo's own rule:
    * "If the cached copy has an ETag, cargo sends If-None-Match ... otherwise If-Modified-Since".
    */
-  async fetch(path: string, validators: Validators = {}): Promise<IndexFetch> {
-    const url = this.baseUrl + path;
+  async fetch(
+    path: string,
+    validators: Validators = {},
+    options: FetchOptions = {},
+  ): Promise<IndexFetch> {
+    const urls = this.baseUrls.map((base) => base + path);
+    if (!this.#guard) return this.#fetchOne(urls[0] as string, path, validators);
+    const attempts = options.staleAvailable ? { attempts: 1 } : {};
+    return this.#guard.run(urls, (url) => this.#fetchOne(url, path, validators), attempts);
+  }
+
+  async #fetchOne(url: string, path: string, validators: Validators): Promise<IndexFetch> {
     const headers: Record<string, string> = {};
     if (validators.etag) headers['if-none-match'] = validators.etag;
     else if (validators.lastModified) headers['if-modified-since'] = validators.lastModified;
@@ -51,11 +83,14 @@ export class SparseUpstream {
     }
     if (response.status !== 200) {
       await discardBody(response.body);
+      const retryAfter = parseRetryAfter(headerValue(response.headers, 'retry-after'));
       throw Errors.CARGO_CACHER_UPSTREAM_STATUS(
-        `upstream index answered ${response.status} for ${path}`,
+        `upstream index ${new URL(url).host} answered ${response.status} for ${path}`,
+        { upstreamStatus: response.status, ...(retryAfter !== undefined && { retryAfter }) },
       );
     }
-    const body = await readBody(url, response.body, MAX_INDEX_FILE_BYTES);
+    const describe = this.#http.unreachable ?? upstreamFailure;
+    const body = await readBody(url, response.body, MAX_INDEX_FILE_BYTES, describe);
     const etag = headerValue(response.headers, 'etag');
     const lastModified = headerValue(response.headers, 'last-modified');
     return {

@@ -35,8 +35,9 @@ export function registerCrateRoutes(app: FastifyInstance, services: AppServices)
       reply
         .header('content-type', 'application/gzip')
         .header('cache-control', IMMUTABLE)
-        .header('x-cache-status', cacheStatusHeader(found.outcome))
-        .header('content-length', found.blob.size);
+        .header('x-cache-status', cacheStatusHeader(found.outcome));
+      if (found.blob.size !== undefined) reply.header('content-length', found.blob.size);
+      if (found.passThrough) reply.header('x-cargo-cacher-not-stored', 'storage full');
       if (found.checksum) {
         const etag = `"sha256-${found.checksum}"`;
         reply.header('etag', etag);
