@@ -17,10 +17,19 @@ export type Fault =
   /** Crate bytes with one byte flipped, same length; index files are unaffected. */
   | { kind: 'corrupt' }
   /** Never answer (until the upstream stops). */
-  | { kind: 'hang' };
+  | { kind: 'hang' }
+  /** Close the connection without any answer (a reset before the headers). */
+  | { kind: 'reset' }
+  /** Send the headers and half the body, then go silent (keep the socket open). */
+  | { kind: 'stall' }
+  /** 200 with `bytes` of zeros: with `Content-Length`, or chunked when `chunked` is set. */
+  | { kind: 'huge'; bytes: number; chunked?: boolean };
 
-/** Which requests a fault applies to: index files (incl. config.json), crate downloads, or all. */
-export type FaultScope = 'all' | 'index' | 'crate';
+/**
+ * Which requests a fault applies to: index files (incl. config.json), crate downloads, all, or
+ * one exact path (starting with `/`, query string excluded).
+ */
+export type FaultScope = 'all' | 'index' | 'crate' | `/${string}`;
 
 /** A response before faults are applied. */
 export interface Reply {
@@ -88,11 +97,23 @@ export function redirectReply(location: string): Reply {
  */
 export function sendReply(res: ServerResponse, reply: Reply, fault: Fault | undefined): void {
   if (res.destroyed || res.headersSent) return;
+  if (fault?.kind === 'reset') {
+    res.socket?.destroy();
+    return;
+  }
+  if (fault?.kind === 'huge') {
+    sendHuge(res, fault.bytes, fault.chunked === true);
+    return;
+  }
   let body = reply.body;
   if (fault?.kind === 'corrupt' && reply.crate && body.length > 0) body = flipOneByte(body);
   const headers: Record<string, string | number> = { ...reply.headers };
   if (reply.status !== 304) headers['Content-Length'] = body.length;
   res.writeHead(reply.status, headers);
+  if (fault?.kind === 'stall' && reply.status === 200 && body.length > 1) {
+    res.write(body.subarray(0, Math.floor(body.length / 2)));
+    return;
+  }
   if (fault?.kind === 'truncated' && reply.status === 200 && body.length > 1) {
     res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
     return;
@@ -117,4 +138,25 @@ function flipOneByte(bytes: Buffer): Buffer {
   const at = Math.floor(copy.length / 2);
   copy[at] = (copy[at] ?? 0) ^ 0xff;
   return copy;
+}
+
+/** Streams `bytes` zeros in 64 KiB chunks, respecting backpressure; stops if the client leaves. */
+function sendHuge(res: ServerResponse, bytes: number, chunked: boolean): void {
+  const headers: Record<string, string | number> = { 'Content-Type': 'application/gzip' };
+  if (!chunked) headers['Content-Length'] = bytes;
+  res.writeHead(200, headers);
+  const chunk = Buffer.alloc(64 * 1024);
+  let left = bytes;
+  const write = (): void => {
+    while (left > 0 && !res.destroyed) {
+      const part = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= part.length;
+      if (!res.write(part)) {
+        res.once('drain', write);
+        return;
+      }
+    }
+    if (!res.destroyed) res.end();
+  };
+  write();
 }

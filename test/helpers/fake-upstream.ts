@@ -59,7 +59,8 @@ export class FakeUpstream {
   readonly requests: LoggedRequest[] = [];
   readonly #options: FakeUpstreamOptions;
   readonly #registry = new FakeRegistry();
-  readonly #faults = new Map<FaultScope, Fault>();
+  readonly #faults = new Map<FaultScope, { fault: Fault; remaining: number }>();
+  readonly #rawIndexFiles = new Map<string, IndexFile>();
   readonly #sockets = new Set<Socket>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #server: Server | undefined;
@@ -133,10 +134,28 @@ export class FakeUpstream {
    * Sets the fault for `scope` (default `all`). A scoped fault wins over the `all` fault. Setting
    * or clearing with `all` replaces every fault; clearing a scope leaves the others alone.
    */
-  setFault(fault: Fault | undefined, scope: FaultScope = 'all'): void {
+  setFault(fault: Fault | undefined, scope: FaultScope = 'all', times = Infinity): void {
     if (scope === 'all') this.#faults.clear();
     if (fault === undefined) this.#faults.delete(scope);
-    else this.#faults.set(scope, fault);
+    else this.#faults.set(scope, { fault, remaining: times });
+  }
+
+  /** Serves `body` verbatim at index path `path` (e.g. with malformed lines), over any crate. */
+  setRawIndexFile(path: string, body: string | Buffer): void {
+    this.#rawIndexFiles.set(path, makeIndexFile(body));
+  }
+
+  /** The fault for a request path: an exact-path fault, then its scope's, then `all`. */
+  #faultFor(pathname: string): Fault | undefined {
+    const scope = scopeOf(pathname);
+    for (const key of [pathname as FaultScope, scope, 'all' as const]) {
+      const entry = key && this.#faults.get(key);
+      if (!entry) continue;
+      entry.remaining -= 1;
+      if (entry.remaining <= 0) this.#faults.delete(key as FaultScope);
+      return entry.fault;
+    }
+    return undefined;
   }
 
   /** Closes the listener and every open socket: connections are refused until {@link restart}. */
@@ -207,8 +226,7 @@ export class FakeUpstream {
     const path = req.url ?? '/';
     this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers });
     const pathname = path.split('?')[0] ?? '/';
-    const scope = scopeOf(pathname);
-    const fault = (scope && this.#faults.get(scope)) ?? this.#faults.get('all');
+    const fault = this.#faultFor(pathname);
     // Hanging requests are released when stop() destroys their sockets.
     if (fault?.kind === 'hang') return;
     if (fault?.kind !== 'slow') {
@@ -254,7 +272,7 @@ export class FakeUpstream {
       this.#config ??= makeIndexFile(this.configJson);
       return indexReply(req, this.#config, 'application/json');
     }
-    const file = this.#registry.indexFile(path);
+    const file = this.#rawIndexFiles.get(path) ?? this.#registry.indexFile(path);
     return file === undefined ? notFound() : indexReply(req, file, 'text/plain');
   }
 

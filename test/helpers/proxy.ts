@@ -3,6 +3,7 @@
  * Starts a real cargo-cacher instance on 127.0.0.1 port 0, built the way the CLI builds one,
  * for integration and end-to-end tests. Several can run side by side.
  */
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildConfig, type Config, type ConfigSettings } from '../../src/config.ts';
 import { type Instance, startInstance } from '../../src/instance.ts';
@@ -24,6 +25,15 @@ export interface ProxyOptions {
   storageDir?: string;
   /** Told about every finished request (to see what clients sent, e.g. the HTTP version). */
   observers?: RequestObserver[];
+  /** Keep log lines (level info and up) in {@link RunningProxy.logs} instead of discarding them. */
+  captureLogs?: boolean;
+}
+
+/** One captured log line. */
+export interface LogLine {
+  level: string;
+  msg: string;
+  [key: string]: unknown;
 }
 
 /** A running test proxy. */
@@ -39,6 +49,8 @@ export interface RunningProxy {
   http: HttpClient;
   storageDir: string;
   instance: Instance;
+  /** Log lines, when started with `captureLogs`. */
+  logs: LogLine[];
   /** Stops the proxy; removes the storage dir when the helper made it. */
   close(): Promise<void>;
 }
@@ -55,8 +67,11 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
     ...(options.upstream && { sparseUpstream: options.upstream.indexUrl }),
     ...options.settings,
   });
-  const level = (process.env.CARGO_CACHER_TEST_LOG ?? 'silent') as Config['logLevel'];
-  const log = createLogger({ level, format: 'json', destination: process.stderr });
+  const logs: LogLine[] = [];
+  const envLevel = (process.env.CARGO_CACHER_TEST_LOG ?? 'silent') as Config['logLevel'];
+  const level = options.captureLogs ? 'info' : envLevel;
+  const destination = options.captureLogs ? captureInto(logs) : process.stderr;
+  const log = createLogger({ level, format: 'json', destination });
   const instance = await startInstance(config, log, {
     ...(options.observers && { observers: options.observers }),
   });
@@ -72,6 +87,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
     http,
     storageDir,
     instance,
+    logs,
     async close() {
       if (closed) return;
       closed = true;
@@ -79,4 +95,16 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
       if (ownsStorage) await removeTempDir(storageDir);
     },
   };
+}
+
+/** A stream that parses each JSON log line into `lines`. */
+function captureInto(lines: LogLine[]): NodeJS.WritableStream {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const text of chunk.toString('utf8').split('\n')) {
+        if (text.trim() !== '') lines.push(JSON.parse(text) as LogLine);
+      }
+      callback();
+    },
+  });
 }
