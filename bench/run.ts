@@ -14,7 +14,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killAllChildren, killChildrenOnSignals } from './lib/procs.ts';
+import { killAllChildren, killChildrenOnSignals, run } from './lib/procs.ts';
 import { goalMet, renderReport, type Section, writeReport } from './lib/report.ts';
 import { type BenchSettings, loadSettings, MEASUREMENTS } from './lib/settings.ts';
 import { ensureTools, machineInfo } from './lib/system.ts';
@@ -37,6 +37,7 @@ const RUNNERS: Record<(typeof MEASUREMENTS)[number], Measure> = {
 };
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const REPO = fileURLToPath(new URL('../', import.meta.url));
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -68,6 +69,8 @@ async function main(): Promise<void> {
   startWatchdog();
   const settings = loadSettings();
   await ensureTools(log);
+  log('building cargo-cacher (npm run build)');
+  await run('npm', ['run', 'build'], { cwd: REPO, timeoutMs: 300_000 });
   const machine = await machineInfo();
   const started = new Date();
   const root = await mkdtemp(join(tmpdir(), 'cargo-cacher-bench-'));

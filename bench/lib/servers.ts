@@ -1,7 +1,7 @@
 /**
  * @module
- * The servers under test, each a child process on its own free port: cargo-cacher (run from
- * source through tsx, the way `npm run dev` does) and nginx (config written into a temp dir,
+ * The servers under test, each a child process on its own free port: cargo-cacher (the compiled
+ * build through `bin/cargo-cacher`, as `npm start` runs it) and nginx (config written into a temp dir,
  * run in the foreground with `-p <dir> -c <conf> -g 'daemon off;'`).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { type Child, startChild, stopChild, waitForPort } from './procs.ts';
 import { freePort, nginxBinary } from './system.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = join(REPO, 'src', 'cli', 'main.ts');
+const BIN = join(REPO, 'bin', 'cargo-cacher');
 
 /** A server child and where it listens. */
 export interface Server {
@@ -41,11 +41,10 @@ export async function startCacher(launch: ProxyLaunch): Promise<Server> {
   const args = ['-p', String(port), '--listen', '127.0.0.1', '-i', launch.storageDir];
   args.push('-s', launch.sparse, ...(launch.args ?? ['--no-git']));
   if (launch.tls) args.push('--tls-cert', launch.tls.certFile, '--tls-key', launch.tls.keyFile);
-  const child = startChild(
-    process.execPath,
-    [...(launch.nodeArgs ?? []), '--import', 'tsx', MAIN, ...args],
-    { cwd: REPO, env: { ...process.env, NODE_ENV: 'production' } },
-  );
+  const child = startChild(process.execPath, [...(launch.nodeArgs ?? []), BIN, ...args], {
+    cwd: REPO,
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
   await waitForPort(port, child);
   const scheme = launch.tls ? 'https' : 'http';
   return {
