@@ -58,13 +58,19 @@ export class RegistryConfigService {
    * The `config.json` served to cargo at `publicUrl`: upstream's with `dl` pointing here. With
    * no upstream config at all (offline before the first fetch) a minimal one is served.
    */
-  async servedConfig(publicUrl: string): Promise<{ body: Buffer; outcome: IndexOutcome }> {
+  async servedConfig(
+    publicUrl: string,
+    options: { authRequired?: boolean } = {},
+  ): Promise<{ body: Buffer; outcome: IndexOutcome }> {
     const downloadBase = publicUrl + DOWNLOAD_ROUTE_BASE;
+    // With access control on, cargo must send its token on every request (Cargo Book,
+    // registry-index: "auth-required ... indicates that this is a private registry").
+    const auth = options.authRequired ? { 'auth-required': true } : {};
     if (!this.#index.canReachUpstream && !(await this.#index.peek(CONFIG_PATH))) {
-      return { body: Buffer.from(JSON.stringify({ dl: downloadBase })), outcome: 'hit' };
+      return { body: Buffer.from(JSON.stringify({ dl: downloadBase, ...auth })), outcome: 'hit' };
     }
     const { config, outcome } = await this.upstreamConfig();
-    const served = rewriteRegistryConfig(config, downloadBase);
+    const served = { ...rewriteRegistryConfig(config, downloadBase), ...auth };
     return { body: Buffer.from(JSON.stringify(served)), outcome };
   }
 }

@@ -21,6 +21,7 @@ import type { AppLogger } from '../logger.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
+import { loadTokenFile, registerAuth } from './auth.ts';
 import { GzipCache } from './http-cache.ts';
 import type { RequestOutcome } from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
@@ -89,6 +90,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.addHook('onRequest', async (request) => {
     request.cacher = { kind: 'other', upstreamBytes: 0 };
   });
+  // After the hook above, so a refused request is still recorded; before every route.
+  if (deps.config.authTokenFile !== undefined) {
+    registerAuth(app, loadTokenFile(deps.config.authTokenFile), deps.config.publicUrl);
+  }
   app.addHook('onSend', (request, reply, payload, done) => {
     request.cacher.ttfbMs ??= reply.elapsedTime;
     done(null, payload);

@@ -21,6 +21,11 @@ export interface CargoSandboxOptions {
   mainRs?: string;
   /** Extra lines appended to CARGO_HOME/config.toml. */
   extraConfig?: string;
+  /**
+   * Declare the registry under `[registries.<name>]` instead of `[source]` (needed for tokens,
+   * cargo-protocol.md §4), with `global-credential-providers = ["cargo:token"]`.
+   */
+  registryName?: string;
 }
 
 /** A fresh CARGO_HOME plus project, removed by {@link CargoSandbox.remove}. */
@@ -51,11 +56,19 @@ export async function makeCargoSandbox(options: CargoSandboxOptions): Promise<Ca
   const targetDir = join(root, 'target');
   await mkdir(cargoHome, { recursive: true });
   await mkdir(join(projectDir, 'src'), { recursive: true });
+  const name = options.registryName;
+  const registry = name
+    ? [
+        `[registries.${name}]`,
+        `index = ${JSON.stringify(options.registry)}`,
+        '[registry]',
+        'global-credential-providers = ["cargo:token"]',
+      ]
+    : ['[source.fake]', `registry = ${JSON.stringify(options.registry)}`];
   const config = [
     '[source.crates-io]',
-    'replace-with = "fake"',
-    '[source.fake]',
-    `registry = ${JSON.stringify(options.registry)}`,
+    `replace-with = "${name ?? 'fake'}"`,
+    ...registry,
     '[net]',
     'retry = 0',
     options.extraConfig ?? '',

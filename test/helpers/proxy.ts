@@ -25,8 +25,8 @@ export interface ProxyOptions {
   storageDir?: string;
   /** Told about every finished request (to see what clients sent, e.g. the HTTP version). */
   observers?: RequestObserver[];
-  /** Keep log lines (level info and up) in {@link RunningProxy.logs} instead of discarding them. */
-  captureLogs?: boolean;
+  /** Keep log lines (info and up, or from the level given) in {@link RunningProxy.logs}. */
+  captureLogs?: boolean | 'debug';
 }
 
 /** One captured log line. */
@@ -69,7 +69,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   });
   const logs: LogLine[] = [];
   const envLevel = (process.env.CARGO_CACHER_TEST_LOG ?? 'silent') as Config['logLevel'];
-  const level = options.captureLogs ? 'info' : envLevel;
+  const level = options.captureLogs === 'debug' ? 'debug' : options.captureLogs ? 'info' : envLevel;
   const destination = options.captureLogs ? captureInto(logs) : process.stderr;
   const log = createLogger({ level, format: 'json', destination });
   const instance = await startInstance(config, log, {

@@ -18,7 +18,9 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
   app.get('/index/config.json', async function serveConfig(request, reply) {
     request.cacher.kind = 'sparse-index';
     const publicUrl = publicUrlFor(request, services.config.publicUrl);
-    const { body, outcome } = await services.registryConfig.servedConfig(publicUrl);
+    const { body, outcome } = await services.registryConfig.servedConfig(publicUrl, {
+      authRequired: services.config.authTokenFile !== undefined,
+    });
     // The served bytes depend on the public URL too, so the validator is computed from them.
     const file = createIndexFile(body, {}, Date.now());
     return sendIndexFile(request, reply, { file, outcome, gzip: services.gzip });
