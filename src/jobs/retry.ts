@@ -17,9 +17,12 @@ export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 1000 };
 
 /** Upstream trouble that may pass (network, timeouts, 5xx, 429); never a 404 or a bad checksum. */
 export function isTransient(err: unknown): boolean {
+  if (isCacherError(err, 'CARGO_CACHER_UPSTREAM_STATUS')) {
+    const status = err.upstreamStatus;
+    return status === undefined || status >= 500 || status === 408 || status === 429;
+  }
   return (
     isCacherError(err, 'CARGO_CACHER_UPSTREAM_UNREACHABLE') ||
-    isCacherError(err, 'CARGO_CACHER_UPSTREAM_STATUS') ||
     isCacherError(err, 'CARGO_CACHER_GIT_NOT_READY')
   );
 }
