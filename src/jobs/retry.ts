@@ -23,11 +23,20 @@ export function isTransient(err: unknown): boolean {
   }
   return (
     isCacherError(err, 'CARGO_CACHER_UPSTREAM_UNREACHABLE') ||
+    isCacherError(err, 'CARGO_CACHER_UPSTREAM_TIMEOUT') ||
+    // The upstream client's circuit breaker: upstream failed lately, so wait out its cool-down.
+    isCacherError(err, 'CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN') ||
     isCacherError(err, 'CARGO_CACHER_GIT_NOT_READY')
   );
 }
 
-/** Runs `task`, retrying transient failures per `policy`; rethrows the last error. */
+/** The longest `Retry-After` (or circuit cool-down) a job waits for before its next attempt. */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * Runs `task`, retrying transient failures per `policy`, each time after the backoff or the
+ * error's `retryAfter`, whichever is longer; rethrows the last error.
+ */
 export async function withRetry<T>(
   task: () => Promise<T>,
   policy: RetryPolicy,
@@ -38,7 +47,13 @@ export async function withRetry<T>(
       return await task();
     } catch (err) {
       if (attempt >= policy.attempts || !isTransient(err) || signal?.aborted) throw err;
-      await sleep(policy.baseDelayMs * 2 ** (attempt - 1), undefined, signal ? { signal } : {});
+      const backoff = policy.baseDelayMs * 2 ** (attempt - 1);
+      await sleep(Math.max(backoff, retryAfterMs(err)), undefined, signal ? { signal } : {});
     }
   }
+}
+
+function retryAfterMs(err: unknown): number {
+  const seconds = isCacherError(err) ? (err.retryAfter ?? 0) : 0;
+  return Math.min(seconds * 1000, MAX_RETRY_AFTER_MS);
 }
