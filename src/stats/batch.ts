@@ -127,7 +127,7 @@ export class StatsBatch {
     row.bytesSaved += bytesSavedBy(record);
     row.durationMs += record.durationMs;
     row.ttfbMs += record.ttfbMs ?? record.durationMs;
-    if (record.kind === 'crate' && record.crate && record.status === 200) {
+    if (record.kind === 'crate' && record.crate && record.status === 200 && !record.aborted) {
       this.#addCrate(record.crate, outcome === 'hit', record.bytesSent, at);
     }
     if (outcome === 'miss' || outcome === 'error') this.#addEvent(eventOf(record, outcome, at));

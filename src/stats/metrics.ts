@@ -181,39 +181,47 @@ function registerGauges(registers: Registry[], sources: MetricsSources): void {
       this.set({ cache: 'crate' }, inFlight.crates);
     },
   });
-  registerGitGauges(registers, sources.git, now);
-  registerJobGauges(registers, sources.jobs);
+  registerGitGauges(registers, sources, now);
+  registerJobGauges(registers, sources);
 }
 
+/**
+ * Read at scrape time (`git` is connected after the metrics exist). The `upstream` label keeps
+ * them absent rather than 0 with --no-git, and the age absent before the first refresh.
+ */
 function registerGitGauges(
   registers: Registry[],
-  git: GitStatusSource | undefined,
+  sources: MetricsSources,
   now: () => number,
 ): void {
-  if (!git) return;
   new Gauge({
     name: 'cargo_cacher_git_index_ready',
     help: '1 once the git index mirror can be served.',
+    labelNames: ['upstream'],
     registers,
     collect() {
-      this.set(git.status().ready ? 1 : 0);
+      this.reset();
+      const status = sources.git?.status();
+      if (status) this.set({ upstream: status.upstream }, status.ready ? 1 : 0);
     },
   });
   new Gauge({
     name: 'cargo_cacher_git_index_age_seconds',
     help: 'Seconds since the last successful refresh of the git index mirror.',
+    labelNames: ['upstream'],
     registers,
     collect() {
-      const { lastSuccessAt } = git.status();
       this.reset();
-      if (lastSuccessAt !== undefined) this.set((now() - lastSuccessAt) / 1000);
+      const status = sources.git?.status();
+      if (status?.lastSuccessAt === undefined) return;
+      this.set({ upstream: status.upstream }, (now() - status.lastSuccessAt) / 1000);
     },
   });
 }
 
 /** Progress of running prefetch and mirror jobs, one series per job (jobs are few). */
-function registerJobGauges(registers: Registry[], jobs: JobsSource | undefined): void {
-  const running = () => (jobs?.list() ?? []).filter((job) => job.state === 'running');
+function registerJobGauges(registers: Registry[], sources: MetricsSources): void {
+  const running = () => (sources.jobs?.list() ?? []).filter((job) => job.state === 'running');
   const perJob = (
     name: string,
     help: string,
