@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppLogger } from '../logger.ts';
 import { gitText, runGit } from './git-command.ts';
 import { buildOverlayCommit, SERVED_REF, servedCommit, UPSTREAM_REF } from './overlay.ts';
+import { removeStaleGitLocks } from './stale-locks.ts';
 
 /** What changed in one refresh (the mirror job queues a pass for what was added). */
 export interface GitRefresh {
@@ -209,6 +210,13 @@ export class GitMirror {
   async #initRepository(): Promise<void> {
     try {
       await access(`${this.gitDir}/HEAD`);
+      const removed = await removeStaleGitLocks(this.gitDir);
+      if (removed > 0) {
+        this.#options.log.notice(
+          { removed },
+          'git index: removed lock files and temporary packs left by an interrupted git',
+        );
+      }
     } catch {
       await mkdir(this.gitDir, { recursive: true });
       await runGit(this.gitDir, ['init', '--bare', '--quiet']);

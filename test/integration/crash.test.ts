@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, type TestContext, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { type CliProcess, startCli } from '../helpers/cli-process.ts';
+import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
+import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { httpGet } from '../helpers/http-get.ts';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** A seeded PRNG (mulberry32), so the kill moments of a failing run can be replayed. */
+function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(state ^ (state >>> 15), 1 | state);
+    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const SEED = Number(process.env.CRASH_SEED ?? 20261124);
+const random = prng(SEED);
+
+const CRATES: FakeCrateSpec[] = Array.from({ length: 24 }, (_, i) => ({
+  name: `crash-${i}`,
+  version: '1.0.0',
+  padBytes: 150_000,
+}));
+
+interface World {
+  upstream: FakeUpstream;
+  storage: string;
+  start(extra?: string[]): Promise<CliProcess>;
+}
+
+async function world(t: TestContext, gitDir?: string): Promise<World> {
+  const upstream = await startFakeUpstream({ crates: CRATES });
+  t.after(() => upstream.close());
+  const storage = await makeTempDir('crash-store');
+  t.after(() => removeTempDir(storage));
+  const bare = gitDir ? await upstream.enableGit(gitDir) : undefined;
+  const running: CliProcess[] = [];
+  t.after(async () => {
+    for (const cli of running) await cli.kill9();
+  });
+  return {
+    upstream,
+    storage,
+    async start(extra = []) {
+      const git = bare ? ['-g', bare, '-r', '1s'] : ['--no-git'];
+      const cli = await startCli(['-i', storage, '-s', upstream.indexUrl, ...git, ...extra]);
+      running.push(cli);
+      return cli;
+    },
+  };
+}
+
+/** After a restart: no temporary file is left, and every stored crate is whole. */
+async function assertIntact(world: World): Promise<number> {
+  const temp = await readdir(join(world.storage, 'tmp')).catch(() => []);
+  assert.deepEqual(temp, [], 'temporary files were cleaned at startup');
+  return assertWhole(world);
+}
+
+/** Every crate below `crates/` matches upstream's checksum: nothing partial is published. */
+async function assertWhole(world: World): Promise<number> {
+  const files = (await readdir(join(world.storage, 'crates'), { recursive: true }).catch(() => []))
+    .map(String)
+    .filter((name) => name.endsWith('.crate'));
+  for (const file of files) {
+    const bytes = await readFile(join(world.storage, 'crates', file));
+    const name = (file.split('/').pop() ?? '').replace(/-1\.0\.0\.crate$/, '');
+    const expected = world.upstream.crate(name, '1.0.0').checksum;
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), expected, `${file} is whole`);
+  }
+  return files.length;
+}
+
+/** Bytes in temporary files now. */
+async function tempBytes(storage: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(join(storage, 'tmp')).catch(() => [])) {
+    total += (await stat(join(storage, 'tmp', name)).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+function sqliteIntegrity(storage: string): string {
+  const db = new Database(join(storage, 'stats.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.pragma('integrity_check', { simple: true }) as string) ?? '';
+  } finally {
+    db.close();
+  }
+}
+
+describe('kill -9 and restart', { timeout: 120_000 }, () => {
+  test('during a download: the half-written file is never served and is cleaned', async (t) => {
+    const w = await world(t);
+    let cli = await w.start();
+    w.upstream.setFault({ kind: 'stall' }, 'crate');
+    const pending = httpGet(`${cli.url}/api/v1/crates/crash-0/1.0.0/download`).catch(
+      () => undefined,
+    );
+    for (let i = 0; i < 200 && (await tempBytes(w.storage)) === 0; i++) await delay(20);
+    assert.ok((await tempBytes(w.storage)) > 0, 'caught mid-write');
+    await cli.kill9();
+    await pending;
+    w.upstream.setFault(undefined);
+    cli = await w.start();
+    assert.equal(await assertIntact(w), 0);
+    const response = await httpGet(`${cli.url}/api/v1/crates/crash-0/1.0.0/download`);
+    assert.deepEqual(response.body, w.upstream.crate('crash-0', '1.0.0').bytes);
+  });
+
+  test('during a prefetch, at random moments: only whole crates, and it completes', async (t) => {
+    const w = await world(t);
+    const list = join(w.storage, '..', `${SEED}-prefetch.txt`);
+    await writeFile(list, CRATES.map((c) => `${c.name}=${c.version}`).join('\n'));
+    t.after(() => removeTempDir(list));
+    w.upstream.setFault({ kind: 'slow', delayMs: 40 }, 'crate');
+    for (let round = 0; round < 3; round++) {
+      const cli = await w.start(['-f', list, '-t', '4']);
+      await delay(50 + random() * 400);
+      await cli.kill9();
+      await assertWhole(w);
+    }
+    const cli = await w.start(['-f', list, '-t', '4']);
+    for (let i = 0; i < 200 && (await assertIntact(w)) < CRATES.length; i++) await delay(50);
+    assert.equal(await assertIntact(w), CRATES.length);
+    await cli.stop();
+  });
+
+  test('during stats flushes under traffic: SQLite stays intact', async (t) => {
+    const w = await world(t);
+    for (let round = 0; round < 3; round++) {
+      const cli = await w.start();
+      const stopAt = Date.now() + 1200 + random() * 900;
+      const traffic = (async () => {
+        for (let i = 0; Date.now() < stopAt; i++) {
+          const crate = CRATES[i % CRATES.length] as FakeCrateSpec;
+          await httpGet(`${cli.url}/api/v1/crates/${crate.name}/1.0.0/download`).catch(() => {});
+        }
+      })();
+      await delay(stopAt - Date.now() - random() * 200);
+      await cli.kill9();
+      await traffic;
+      assert.equal(sqliteIntegrity(w.storage), 'ok');
+    }
+    const cli = await w.start();
+    assert.equal((await httpGet(`${cli.url}/api/v1/stats`)).status, 200);
+    assert.equal(sqliteIntegrity(w.storage), 'ok');
+    await assertIntact(w);
+  });
+
+  test('during git refreshes: the mirror restarts and serves its last good state', async (t) => {
+    const home = await makeTempDir('crash-git');
+    t.after(() => removeTempDir(home));
+    const w = await world(t, join(home, 'upstream'));
+    const mirror = join(w.storage, 'git', 'index.git');
+    for (let round = 0; round < 4; round++) {
+      const cli = await w.start();
+      await w.upstream.addCrate({ name: `late-${round}`, version: '1.0.0' });
+      await delay(300 + random() * 1500);
+      await cli.kill9();
+    }
+    // What a kill in the middle of `git fetch` or `update-ref` leaves behind.
+    await writeFile(join(mirror, 'refs', 'heads', 'master.lock'), '');
+    await writeFile(join(mirror, 'packed-refs.lock'), '');
+    // Upstream gone as well: only the last good state can be served.
+    await w.upstream.close();
+    const cli = await startCli(['-i', w.storage, '--offline', '-g', join(home, 'gone.git')]);
+    t.after(() => cli.kill9());
+    assert.ok(cli.logs.some((line) => /removed lock files/.test(line.msg)));
+    const clone = join(home, 'clone');
+    await execFileAsync('git', ['clone', '-q', `${cli.url}/index`, clone]);
+    const config = JSON.parse(await readFile(join(clone, 'config.json'), 'utf8')) as { dl: string };
+    assert.match(config.dl, /^http:\/\/(localhost|127\.0\.0\.1):\d+\/api\/v1\/crates$/);
+    await execFileAsync('git', ['--git-dir', mirror, 'fsck', '--no-progress']);
+    await execFileAsync('git', ['--git-dir', mirror, 'update-ref', 'refs/cacher/probe', 'HEAD']);
+    await cli.stop();
+  });
+});
