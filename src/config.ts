@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Errors } from './errors.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
+import type { S3Settings } from './storage/s3-location.ts';
 
 /** Upstream HTTP timeouts, in milliseconds. */
 export interface UpstreamTimeouts {
@@ -42,8 +43,13 @@ export interface TlsFiles {
 export interface Config {
   port: number;
   listen: string;
-  /** Absolute storage root (`-i`). */
+  /**
+   * Absolute storage root (`-i`). With `s3` set, only this instance's own state lives here
+   * (stats.sqlite, the git mirror); crates and index files are in the bucket.
+   */
   storageDir: string;
+  /** `--storage s3://bucket/prefix`: crates and index files in S3; `undefined`: in `storageDir`. */
+  s3: S3Settings | undefined;
   /** Upstream sparse index root, ending in `/`; `undefined` when switched off (`--sparse none`). */
   sparseUpstream: string | undefined;
   /** Every upstream sparse index (`-s a,b`), tried in order; the first is `sparseUpstream`. */
@@ -141,6 +147,7 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
     port: settings.port ?? DEFAULTS.port,
     listen: settings.listen ?? DEFAULTS.listen,
     storageDir: resolve(settings.storageDir ?? defaultStorageDir()),
+    s3: settings.s3,
     sparseUpstream: sparseUpstreams[0],
     sparseUpstreams,
     crateUpstream: crateUpstreams[0],

@@ -19,7 +19,9 @@ import { createServices } from './server/services.ts';
 import { readTlsFiles } from './server/tls.ts';
 import { createStats, type Stats } from './stats/stats.ts';
 import { createUsageSource } from './stats/usage.ts';
+import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
+import { S3BlobStore } from './storage/s3-blob-store.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
 
 /** A started instance. */
@@ -100,14 +102,25 @@ export async function startInstance(
       await http.close();
       // Last: the jobs above may still have reported upstream requests while stopping.
       stats.close();
+      await store.close();
     },
   };
 }
 
-/** Opens the storage root and removes what an interrupted run left half-written. */
-export async function openStorage(config: Readonly<Config>, log: AppLogger): Promise<FsBlobStore> {
-  const store = new FsBlobStore(config.storageDir);
-  await store.init();
+/**
+ * Opens the blob store (the `-i` directory, or the `--storage` bucket) and removes what an
+ * interrupted run left half-written. With a bucket, `-i` is still made ready: it keeps this
+ * instance's own state (stats.sqlite, the git mirror).
+ */
+export async function openStorage(config: Readonly<Config>, log: AppLogger): Promise<BlobStore> {
+  const local = new FsBlobStore(config.storageDir);
+  await local.init();
+  let store: BlobStore = local;
+  if (config.s3) {
+    const bucket = new S3BlobStore({ settings: config.s3 });
+    await bucket.init();
+    store = bucket;
+  }
   const removed = await store.cleanup();
   if (removed > 0) log.info({ removed }, 'removed temporary files left by an earlier run');
   return store;

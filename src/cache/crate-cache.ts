@@ -127,9 +127,16 @@ export class CrateCache {
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
       );
     }
-    const fetched = await downloadAndStore(this.#deps, id, entry);
-    this.#checksums.set(crateKey(id), entry.checksum);
-    return fetched;
+    // Other instances on a shared store may be fetching it too: the lease lets one of them do it.
+    const lease = await this.#deps.store.lease(crateKey(id));
+    try {
+      if (lease.published) return { checksum: entry.checksum, upstreamBytes: 0 };
+      const fetched = await downloadAndStore(this.#deps, id, entry);
+      this.#checksums.set(crateKey(id), entry.checksum);
+      return fetched;
+    } finally {
+      await lease.release();
+    }
   }
 
   /** Serves a crate straight from upstream, verified on the way, without storing it. */

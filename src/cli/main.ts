@@ -23,6 +23,7 @@ import {
 import { prefetchCommand } from './prefetch.ts';
 import { serve } from './serve.ts';
 import { buildStatsCommand } from './stats.ts';
+import { STORAGE_OPTIONS } from './storage-options.ts';
 
 /**
  * Builds the program; exported so tests can parse arguments without starting anything. Duration
@@ -36,6 +37,10 @@ export function buildProgram() {
     .option('-p, --port <n>', 'port to listen on', parsePort, DEFAULTS.port)
     .option('--listen <addr>', 'address to listen on', DEFAULTS.listen)
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .addOption(STORAGE_OPTIONS.storage())
+    .addOption(STORAGE_OPTIONS.endpoint())
+    .addOption(STORAGE_OPTIONS.region())
+    .addOption(STORAGE_OPTIONS.pathStyle())
     .option(
       '-s, --sparse <url>',
       'upstream sparse index, or "none"; several equivalent ones comma-separated, tried in order',
@@ -153,6 +158,10 @@ function buildPrefetchCommand() {
     )
     .argument('<path...>', 'Cargo.lock (any format), name=version list, or directory to search')
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .addOption(STORAGE_OPTIONS.storage())
+    .addOption(STORAGE_OPTIONS.endpoint())
+    .addOption(STORAGE_OPTIONS.region())
+    .addOption(STORAGE_OPTIONS.pathStyle())
     .option('-s, --sparse <url>', 'upstream sparse index', parseSparseFlag, DEFAULTS.sparseUpstream)
     .option(
       '-u, --upstream <url>',

@@ -13,12 +13,17 @@ import {
   parseSparseFlag,
   parseUrlFlag,
 } from './options.ts';
+import { STORAGE_OPTIONS } from './storage-options.ts';
 
 /** `cargo-cacher gc`: one expiration sweep. */
 export function buildGcCommand() {
   return new Command('gc')
     .description('run one expiration sweep on the storage root and print what it removed')
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .addOption(STORAGE_OPTIONS.storage())
+    .addOption(STORAGE_OPTIONS.endpoint())
+    .addOption(STORAGE_OPTIONS.region())
+    .addOption(STORAGE_OPTIONS.pathStyle())
     .option(
       '--max-size <size>',
       'remove least recently served crates until under this size',
@@ -46,6 +51,10 @@ export function buildVerifyCommand() {
   return new Command('verify')
     .description('re-hash every cached crate against its index checksum; exit 1 if any is wrong')
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .addOption(STORAGE_OPTIONS.storage())
+    .addOption(STORAGE_OPTIONS.endpoint())
+    .addOption(STORAGE_OPTIONS.region())
+    .addOption(STORAGE_OPTIONS.pathStyle())
     .option('--repair', 'remove bad crates and fetch them again', false)
     .option('-s, --sparse <url>', 'upstream sparse index', parseSparseFlag, DEFAULTS.sparseUpstream)
     .option(

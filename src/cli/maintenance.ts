@@ -15,9 +15,10 @@ import { createServices } from '../server/services.ts';
 import { openStatsDb, statsPath } from '../stats/db.ts';
 import { createUsageSource } from '../stats/usage.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
+import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
 /** Flags of `gc`. */
-export interface GcOptions {
+export interface GcOptions extends StorageFlags {
   index: string;
   maxSize?: number | undefined;
   expireAfter?: number | undefined;
@@ -27,7 +28,10 @@ export interface GcOptions {
 
 /** Runs one sweep and prints what it removed (or would remove). */
 export async function gcCommand(options: GcOptions): Promise<void> {
-  const config = buildConfig({ storageDir: resolve(options.index) });
+  const config = buildConfig({
+    storageDir: resolve(options.index),
+    s3: s3SettingsFromFlags(options),
+  });
   const log = createLogger({ level: 'warn', format: 'json' });
   const pinned = await readPins(options.pin);
   const store = await openStorage(config, log);
@@ -51,11 +55,12 @@ export async function gcCommand(options: GcOptions): Promise<void> {
     );
   } finally {
     db.close();
+    await store.close();
   }
 }
 
 /** Flags of `verify`. */
-export interface VerifyCommandOptions {
+export interface VerifyCommandOptions extends StorageFlags {
   index: string;
   repair: boolean;
   sparse?: string | undefined;
@@ -68,6 +73,7 @@ export interface VerifyCommandOptions {
 export async function verifyCommand(options: VerifyCommandOptions): Promise<void> {
   const config = buildConfig({
     storageDir: resolve(options.index),
+    s3: s3SettingsFromFlags(options),
     sparseUpstream: options.sparse,
     crateUpstream: options.upstream,
     offline: options.offline,
@@ -91,5 +97,6 @@ export async function verifyCommand(options: VerifyCommandOptions): Promise<void
     process.exitCode = report.problems.length === 0 ? 0 : 1;
   } finally {
     await http.close();
+    await store.close();
   }
 }

@@ -11,9 +11,10 @@ import { readPrefetchPaths } from '../jobs/prefetch-input.ts';
 import { createLogger, levelForVerbosity } from '../logger.ts';
 import { createServices } from '../server/services.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
+import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
 /** Flags of the prefetch command. */
-export interface PrefetchOptions {
+export interface PrefetchOptions extends StorageFlags {
   index: string;
   sparse?: string | undefined;
   upstream?: string | undefined;
@@ -25,6 +26,7 @@ export interface PrefetchOptions {
 export async function prefetchCommand(paths: string[], options: PrefetchOptions): Promise<void> {
   const config = buildConfig({
     storageDir: resolve(options.index),
+    s3: s3SettingsFromFlags(options),
     sparseUpstream: options.sparse,
     crateUpstream: options.upstream,
     threads: options.threads,
@@ -45,5 +47,6 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
     process.exitCode = failed.length === 0 ? 0 : 1;
   } finally {
     await http.close();
+    await store.close();
   }
 }

@@ -8,6 +8,7 @@ import { Errors } from '../errors.ts';
 import { startInstance } from '../instance.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
 import type { ServeOptions } from './main.ts';
+import { s3SettingsFromFlags } from './storage-options.ts';
 
 /** Turns parsed flags into a validated config. */
 export function configFromOptions(options: ServeOptions): Readonly<Config> {
@@ -15,6 +16,7 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
     port: options.port,
     listen: options.listen,
     storageDir: resolve(options.index),
+    s3: s3SettingsFromFlags(options),
     sparseUpstream: options.sparse,
     crateUpstream: options.upstream,
     publicUrl: options.publicUrl,
@@ -64,7 +66,7 @@ export async function serve(options: ServeOptions): Promise<void> {
   const config = configFromOptions(options);
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const instance = await startInstance(config, log);
-  logStartup(log, config, instance.url);
+  logStartup(log, config, instance.url, instance.deps.store.location);
   const stop = async (signal: string) => {
     log.notice({ signal }, 'shutting down: finishing in-flight responses');
     await instance.close();
@@ -79,18 +81,19 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
 }
 
-function logStartup(log: AppLogger, config: Readonly<Config>, url: string): void {
+function logStartup(log: AppLogger, config: Readonly<Config>, url: string, storage: string): void {
   const upstream = config.offline ? 'none (--offline)' : (config.sparseUpstream ?? 'none');
   log.notice(
     {
       listen: new URL(url).host,
-      storage: config.storageDir,
+      storage,
+      ...(config.s3 && { stateDir: config.storageDir }),
       sparseUpstream: config.sparseUpstreams.length > 0 ? config.sparseUpstreams : 'none',
       crateUpstream:
         config.crateUpstreams.length > 0 ? config.crateUpstreams : "upstream config.json's dl",
       gitUpstream: config.git.enabled ? config.git.url : 'none (--no-git)',
       offline: config.offline,
     },
-    `cargo-cacher listening on ${url}, storing in ${config.storageDir}, upstream ${upstream}`,
+    `cargo-cacher listening on ${url}, storing in ${storage}, upstream ${upstream}`,
   );
 }

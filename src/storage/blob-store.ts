@@ -34,6 +34,26 @@ export interface OpenedBlob {
   mtimeMs: number;
 }
 
+/**
+ * A claim on filling a missing blob, from {@link BlobStore.lease}. Instances sharing one store
+ * use it so that a miss is fetched upstream once, not once per instance. It is only an
+ * optimisation: puts are all-or-nothing whoever holds the lease, so nothing depends on it.
+ */
+export interface BlobLease {
+  /** True when another process published the blob while we waited: read it, fetch nothing. */
+  readonly published: boolean;
+  /** Gives the claim up, after the put or its failure. Never rejects. */
+  release(): Promise<void>;
+}
+
+/** Keys are made by cargo-cacher, but are checked anyway: no path can leave the root. */
+const SAFE_KEY = /^(?:[A-Za-z0-9_.+-]+\/)*[A-Za-z0-9_.+-]+$/;
+
+/** True when `key` is a well-formed storage key: `/`-separated safe names, no `.` or `..`. */
+export function isSafeKey(key: string): boolean {
+  return SAFE_KEY.test(key) && !key.split('/').some((part) => part === '.' || part === '..');
+}
+
 /** Where cargo-cacher keeps its bytes. Writes are all-or-nothing. */
 export interface BlobStore {
   /** Human-readable location, for the startup log line. */
@@ -57,4 +77,12 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<{ key: string } & BlobStat>;
   /** Removes what an interrupted put left behind. Called once at startup. */
   cleanup(): Promise<number>;
+  /**
+   * Claims the right to fill the missing blob `key`. A store shared by several processes waits
+   * (bounded) while another one holds the claim, and reports whether the blob appeared; a store
+   * only one process uses grants it at once.
+   */
+  lease(key: string): Promise<BlobLease>;
+  /** Lets go of connections (an object store's HTTP agent); the store is not used after. */
+  close(): Promise<void>;
 }

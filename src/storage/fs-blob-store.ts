@@ -3,17 +3,24 @@
  * The filesystem {@link BlobStore}: blobs are files below the storage root, written to
  * `tmp/` first and renamed into place (rename is atomic within one filesystem).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Errors } from '../errors.ts';
-import type { BlobStat, BlobStore, OpenedBlob, PutOptions, PutResult } from './blob-store.ts';
+import {
+  type BlobLease,
+  type BlobStat,
+  type BlobStore,
+  isSafeKey,
+  type OpenedBlob,
+  type PutOptions,
+  type PutResult,
+} from './blob-store.ts';
+import { checkExpectedSha256, createMeasure, SOLE_WRITER_LEASE } from './measure.ts';
 
-/** Keys are made by cargo-cacher, but are checked anyway: no path can leave the root. */
-const SAFE_KEY = /^(?:[A-Za-z0-9_.+-]+\/)*[A-Za-z0-9_.+-]+$/;
 const TMP_DIR = 'tmp';
 
 /** A {@link BlobStore} on a local directory. */
@@ -70,19 +77,19 @@ export class FsBlobStore implements BlobStore {
     const target = this.#path(key);
     const temp = join(this.#root, TMP_DIR, `${randomUUID()}.tmp`);
     const digest = createMeasure(options.maxBytes);
+    // Opened before the pipeline: a write stream destroyed while its own open is pending still
+    // creates the file afterwards, and the temp file would outlive the rm below.
+    const output = (await open(temp, 'wx')).createWriteStream();
     try {
       const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
-      await pipeline(input, digest.transform, createWriteStream(temp, { flags: 'wx' }));
+      await pipeline(input, digest.transform, output);
       const result = digest.result();
-      if (options.expectedSha256 !== undefined && result.sha256 !== options.expectedSha256) {
-        throw Errors.CARGO_CACHER_CHECKSUM_MISMATCH(
-          `sha256 ${result.sha256} does not match the index checksum ${options.expectedSha256}`,
-        );
-      }
+      checkExpectedSha256(result, options);
       await mkdir(dirname(target), { recursive: true });
       await rename(temp, target);
       return result;
     } catch (err) {
+      output.destroy();
       await rm(temp, { force: true });
       throw err;
     }
@@ -104,6 +111,15 @@ export class FsBlobStore implements BlobStore {
     return names.length;
   }
 
+  /** One process per directory: the single flight inside it is all the coordination needed. */
+  async lease(_key: string): Promise<BlobLease> {
+    return SOLE_WRITER_LEASE;
+  }
+
+  async close(): Promise<void> {
+    // Files are opened per call: nothing is held between calls.
+  }
+
   async *#walk(dir: string, keyPrefix: string): AsyncIterable<{ key: string } & BlobStat> {
     const entries = (await ifExists(() => readdir(dir, { withFileTypes: true }))) ?? [];
     for (const entry of entries) {
@@ -118,7 +134,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   #path(key: string): string {
-    if (!SAFE_KEY.test(key) || key.split('/').some((part) => part === '.' || part === '..')) {
+    if (!isSafeKey(key)) {
       throw Errors.CARGO_CACHER_BAD_REQUEST(`invalid storage key: ${JSON.stringify(key)}`);
     }
     const path = join(this.#root, ...key.split('/'));
@@ -127,24 +143,6 @@ export class FsBlobStore implements BlobStore {
     }
     return path;
   }
-}
-
-/** A pass-through that hashes and counts the bytes, failing once they pass `maxBytes`. */
-function createMeasure(maxBytes = Number.POSITIVE_INFINITY) {
-  const hash = createHash('sha256');
-  let size = 0;
-  const transform = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      size += chunk.length;
-      if (size > maxBytes) {
-        callback(Errors.CARGO_CACHER_BODY_TOO_LARGE(`body exceeds ${maxBytes} bytes`));
-        return;
-      }
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
-  return { transform, result: (): PutResult => ({ size, sha256: hash.digest('hex') }) };
 }
 
 /**
