@@ -1,0 +1,160 @@
+/**
+ * Several instances on one bucket (s3rver): what one cached the other serves, even with upstream
+ * down; a miss on both at once is downloaded once (the fetch lease); gc and verify work on the
+ * bucket from the command line.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { crateKey } from '../../src/registry/crate-id.ts';
+import { createS3Client } from '../../src/storage/s3-location.ts';
+import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { httpGet } from '../helpers/http-get.ts';
+import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import { startS3, type TestS3 } from '../helpers/s3.ts';
+
+const execFileAsync = promisify(execFile);
+const PREFIX = 'shared/';
+const NAMES = ['s3-a', 's3-b', 's3-c', 's3-d', 's3-e'];
+const PAD = 30_000;
+
+let s3: TestS3;
+let raw: S3Client;
+let upstream: FakeUpstream;
+let a: RunningProxy;
+let b: RunningProxy;
+
+before(async () => {
+  s3 = await startS3();
+  raw = createS3Client(s3.settings());
+  upstream = await startFakeUpstream({
+    crates: NAMES.map((name) => ({ name, version: '1.0.0', padBytes: PAD })),
+  });
+  const settings = { s3: s3.settings(PREFIX) };
+  a = await startProxy({ upstream, settings });
+  b = await startProxy({ upstream, settings });
+});
+
+after(async () => {
+  await a?.close();
+  await b?.close();
+  await upstream?.close();
+  raw?.destroy();
+  await s3?.close();
+});
+
+function download(proxy: RunningProxy, name: string) {
+  return httpGet(`${proxy.url}/api/v1/crates/${name}/1.0.0/download`);
+}
+
+function downloadsOf(name: string): number {
+  return upstream.count((r) => r.path.startsWith(`/dl/${name}/`));
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function bucketObject(name: string): Promise<Buffer | undefined> {
+  const Key = `${PREFIX}${crateKey({ name, version: '1.0.0' })}`;
+  try {
+    const got = await raw.send(new GetObjectCommand({ Bucket: s3.bucket, Key }));
+    return Buffer.from((await got.Body?.transformToByteArray()) ?? []);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The CLI with the storage flags of the shared bucket and `-i` of instance `a`. */
+function runCli(command: string, ...flags: string[]) {
+  const args = ['--import', 'tsx', 'src/cli/main.ts', command, '-i', a.storageDir];
+  return execFileAsync(process.execPath, [...args, ...s3.flags(PREFIX), ...flags]).then(
+    (out) => ({ code: 0, stdout: out.stdout, stderr: out.stderr }),
+    (err: { code: number; stdout: string; stderr: string }) => err,
+  );
+}
+
+describe('two instances on one bucket', () => {
+  test("each serves the other's cached crates and index files, upstream stopped", async () => {
+    assert.equal((await download(a, 's3-a')).status, 200);
+    assert.equal((await download(b, 's3-b')).status, 200);
+    assert.deepEqual([downloadsOf('s3-a'), downloadsOf('s3-b')], [1, 1]);
+    assert.equal(sha256((await bucketObject('s3-a')) ?? Buffer.alloc(0)), checksumOf('s3-a'));
+    await upstream.stop();
+    try {
+      const fromB = await download(b, 's3-a');
+      assert.equal(fromB.status, 200);
+      assert.equal(fromB.headers['x-cache-status'], 'HIT');
+      assert.equal(sha256(fromB.body), checksumOf('s3-a'));
+      const fromA = await download(a, 's3-b');
+      assert.equal(fromA.status, 200);
+      assert.equal(sha256(fromA.body), checksumOf('s3-b'));
+      const index = await httpGet(`${b.url}/index/s3/-a/s3-a`);
+      assert.equal(index.status, 200);
+      assert.match(index.body.toString(), /"vers":"1\.0\.0"/);
+      assert.equal(a.deps.store.location, `s3://${s3.bucket}/${PREFIX} at ${s3.endpoint}`);
+    } finally {
+      await upstream.restart();
+    }
+  });
+
+  test('a miss on both instances at once is downloaded from upstream once', async () => {
+    // Slow enough that the second instance arrives while the first one is still downloading.
+    upstream.setFault({ kind: 'slow', delayMs: 500 }, 'crate');
+    try {
+      const [fromA, fromB] = await Promise.all([download(a, 's3-c'), download(b, 's3-c')]);
+      assert.equal(fromA.status, 200);
+      assert.equal(fromB.status, 200);
+      assert.equal(sha256(fromA.body), checksumOf('s3-c'));
+      assert.deepEqual(fromB.body, fromA.body);
+      assert.equal(downloadsOf('s3-c'), 1);
+    } finally {
+      upstream.setFault(undefined, 'crate');
+    }
+  });
+
+  test('cargo-cacher gc sweeps the bucket', async () => {
+    await download(a, 's3-d');
+    const dry = await runCli('gc', '--max-size', '1', '--dry-run');
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /would remove crates\/s3\/-d\/s3-d\/s3-d-1\.0\.0\.crate/);
+    assert.ok(await bucketObject('s3-d'), 'a dry run removes nothing');
+    const pins = join(a.storageDir, 'pins.txt');
+    await writeFile(pins, 's3-a = 1.0.0\n');
+    const real = await runCli('gc', '--max-size', '1', '--pin', pins);
+    assert.equal(real.code, 0, real.stderr);
+    assert.match(real.stdout, /removed 3 files/);
+    assert.ok(await bucketObject('s3-a'), 'pinned');
+    assert.equal(await bucketObject('s3-d'), undefined);
+    // Gone from the bucket is gone for every instance: the next request fetches it again.
+    const again = await download(b, 's3-d');
+    assert.equal(again.headers['x-cache-status'], 'MISS');
+    assert.equal(downloadsOf('s3-d'), 2);
+  });
+
+  test('cargo-cacher verify finds a corrupt object in the bucket and --repair fetches it again', async () => {
+    await download(a, 's3-e');
+    const clean = await runCli('verify', '-s', upstream.indexUrl);
+    assert.equal(clean.code, 0, clean.stdout + clean.stderr);
+    const bytes = (await bucketObject('s3-e')) ?? Buffer.alloc(0);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0xff;
+    const Key = `${PREFIX}${crateKey({ name: 's3-e', version: '1.0.0' })}`;
+    await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key, Body: bytes }));
+    const found = await runCli('verify', '-s', upstream.indexUrl);
+    assert.equal(found.code, 1);
+    assert.match(found.stdout, /mismatch s3-e@1\.0\.0: sha256 [0-9a-f]{64}, index says/);
+    const repaired = await runCli('verify', '-s', upstream.indexUrl, '--repair');
+    assert.match(repaired.stdout, /\[repaired\]/);
+    assert.equal(sha256((await bucketObject('s3-e')) ?? Buffer.alloc(0)), checksumOf('s3-e'));
+    assert.equal((await runCli('verify', '-s', upstream.indexUrl)).code, 0);
+  });
+});
+
+function checksumOf(name: string): string {
+  return upstream.crate(name, '1.0.0').checksum;
+}
