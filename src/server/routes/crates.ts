@@ -3,8 +3,10 @@
  * Crate downloads at `/api/v1/crates/{name}/{version}/download`, the seed's path and the one
  * cargo builds from the served `dl` (no markers: `/{crate}/{version}/download` is appended).
  */
-import type { FastifyInstance } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../../errors.ts';
+import { crateKey } from '../../registry/crate-id.ts';
 import { isValidCrateName } from '../../registry/crate-name.ts';
 import { isValidVersion } from '../../registry/version.ts';
 import type { AppServices } from '../app.ts';
@@ -16,6 +18,7 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 
 /** Registers the crate download route. */
 export function registerCrateRoutes(app: FastifyInstance, services: AppServices): void {
+  const { hotCrates } = services;
   app.get<{ Params: { name: string; version: string } }>(
     '/api/v1/crates/:name/:version/download',
     async function serveCrate(request, reply) {
@@ -27,26 +30,55 @@ export function registerCrateRoutes(app: FastifyInstance, services: AppServices)
       if (!isValidVersion(version)) {
         throw Errors.CARGO_CACHER_BAD_REQUEST(`invalid version ${JSON.stringify(version)}`);
       }
-      const found = await services.crates.open({ name, version });
-      recordOutcome(request, found.outcome, {
-        crate: { name: name.toLowerCase(), version },
-        upstreamBytes: found.upstreamBytes,
-      });
-      reply
-        .header('content-type', 'application/gzip')
-        .header('cache-control', IMMUTABLE)
-        .header('x-cache-status', cacheStatusHeader(found.outcome));
-      if (found.blob.size !== undefined) reply.header('content-length', found.blob.size);
-      if (found.passThrough) reply.header('x-cargo-cacher-not-stored', 'storage full');
-      if (found.checksum) {
-        const etag = `"sha256-${found.checksum}"`;
-        reply.header('etag', etag);
-        if (isNotModified(request.headers, etag, undefined)) {
-          found.blob.stream.destroy();
-          return reply.code(304).removeHeader('content-length').send();
-        }
+      const crate = { name: name.toLowerCase(), version };
+      const key = crateKey(crate);
+      const hot = hotCrates?.get(key);
+      if (hot) {
+        recordOutcome(request, 'hit', { crate, upstreamBytes: 0 });
+        return sendCrate(request, reply, { ...hot, outcome: 'hit', size: hot.body.length });
       }
-      return reply.send(found.blob.stream);
+      const found = await services.crates.open({ name, version });
+      recordOutcome(request, found.outcome, { crate, upstreamBytes: found.upstreamBytes });
+      if (found.passThrough) reply.header('x-cargo-cacher-not-stored', 'storage full');
+      const { blob, checksum } = found;
+      const served = { checksum, outcome: found.outcome, size: blob.size };
+      // A small crate is read whole and kept; a 304 needs no body at all.
+      const wanted = !checksum || !isNotModified(request.headers, etagOf(checksum), undefined);
+      if (hotCrates && checksum && wanted && !found.passThrough && hotCrates.accepts(blob.size)) {
+        const body = await hotCrates.take(key, blob.stream, checksum);
+        return sendCrate(request, reply, { ...served, body });
+      }
+      return sendCrate(request, reply, { ...served, body: blob.stream });
     },
   );
+}
+
+/** What {@link sendCrate} sends. */
+interface ServedCrate {
+  body: Buffer | Readable;
+  checksum: string | undefined;
+  outcome: 'hit' | 'miss';
+  size: number | undefined;
+}
+
+function etagOf(checksum: string): string {
+  return `"sha256-${checksum}"`;
+}
+
+/** Sends a crate, or a 304 when the client's ETag names the same checksum. */
+function sendCrate(request: FastifyRequest, reply: FastifyReply, crate: ServedCrate) {
+  reply
+    .header('content-type', 'application/gzip')
+    .header('cache-control', IMMUTABLE)
+    .header('x-cache-status', cacheStatusHeader(crate.outcome));
+  if (crate.size !== undefined) reply.header('content-length', crate.size);
+  if (crate.checksum) {
+    const etag = etagOf(crate.checksum);
+    reply.header('etag', etag);
+    if (isNotModified(request.headers, etag, undefined)) {
+      if (!Buffer.isBuffer(crate.body)) crate.body.destroy();
+      return reply.code(304).removeHeader('content-length').send();
+    }
+  }
+  return reply.send(crate.body);
 }
