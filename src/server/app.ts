@@ -12,6 +12,7 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { CrateCache } from '../cache/crate-cache.ts';
+import type { HotCrates } from '../cache/hot-crates.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { Config } from '../config.ts';
@@ -46,6 +47,8 @@ export interface AppServices {
   jobs: JobRegistry;
   prefetcher: Prefetcher;
   git?: GitMirror;
+  /** Small crates held in memory once served (see hot-crates.ts). */
+  hotCrates?: HotCrates;
 }
 
 /** Observes every finished request (statistics subscribe here). */

@@ -5,6 +5,7 @@
  */
 import { CrateCache } from '../cache/crate-cache.ts';
 import { DiskFullGuard } from '../cache/disk-full.ts';
+import { evictOnChange, HotCrates } from '../cache/hot-crates.ts';
 import { IndexCache, type IndexSource } from '../cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from '../cache/index-sources.ts';
 import { RegistryConfigService } from '../cache/registry-config-service.ts';
@@ -40,7 +41,10 @@ export interface ServiceInputs {
 
 /** Builds the caches for one instance. */
 export function createServices(inputs: ServiceInputs): AppDeps {
-  const { config, log, store, git } = inputs;
+  const { config, log, git } = inputs;
+  const hotCrates = new HotCrates();
+  // Everything below deletes and writes through this view, which keeps hotCrates in step.
+  const store = evictOnChange(inputs.store, hotCrates);
   const guard = createGuard(inputs);
   const diskFull = new DiskFullGuard(log, inputs.now);
   const source = chooseIndexSource(inputs, guard);
@@ -76,6 +80,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     registryConfig,
     jobs,
     prefetcher,
+    hotCrates,
     ...(git && { git }),
   };
 }
