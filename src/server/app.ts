@@ -182,5 +182,12 @@ function reportFinished(
     ...(aborted && { aborted }),
   };
   request.log.debug(finished, 'request');
-  for (const observe of observers) observe(finished);
+  for (const observe of observers) {
+    // This runs in a 'close' listener: a throw here would take the whole process down.
+    try {
+      observe(finished);
+    } catch (err) {
+      request.log.warn({ err }, 'a request observer failed');
+    }
+  }
 }

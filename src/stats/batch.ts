@@ -244,10 +244,16 @@ function outcomeOf(record: FinishedRequest): string {
   return record.status === 404 ? 'not-found' : 'hit';
 }
 
+/** A failed download has no `crate` (the route sets it on success): read it from the path. */
+const DOWNLOAD_PATH = /^\/api\/v1\/crates\/([^/?]+)\/([^/?]+)\/download/;
+
 function eventOf(record: FinishedRequest, outcome: string, at: number): EventRow {
+  const fromPath = record.kind === 'crate' ? DOWNLOAD_PATH.exec(record.url) : null;
   const target = record.crate
     ? `${record.crate.name}@${record.crate.version}`
-    : stripQuery(record.url);
+    : fromPath
+      ? `${safeDecode(fromPath[1])}@${safeDecode(fromPath[2])}`
+      : stripQuery(record.url);
   return {
     at,
     type: outcome === 'miss' ? 'miss' : 'error',
@@ -257,6 +263,14 @@ function eventOf(record: FinishedRequest, outcome: string, at: number): EventRow
     target,
     detail: record.errorCode ?? null,
   };
+}
+
+function safeDecode(text = ''): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function stripQuery(url: string | undefined): string {

@@ -251,10 +251,14 @@ export function overallHealth(healths: Health[]): Health {
   return order.find((health) => healths.includes(health)) ?? 'idle';
 }
 
-/** When statistics started (the database's creation), or `null`. */
+/** When statistics start: the database's creation, or the oldest day recorded if earlier. */
 export function readSince(db: StatsDb): number | null {
-  const row = db.sqlite.prepare("SELECT value FROM meta WHERE key = 'created_at'").get() as
-    | { value: string }
-    | undefined;
-  return row ? Number(row.value) : null;
+  const row = db.sqlite
+    .prepare(`
+      SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'created_at') AS createdAt,
+        (SELECT min(day) FROM request_day) AS firstDay`)
+    .get() as { createdAt: number | null; firstDay: number | null };
+  const candidates = [row.createdAt, row.firstDay === null ? null : row.firstDay * DAY_MS];
+  const known = candidates.filter((value): value is number => value !== null);
+  return known.length === 0 ? null : Math.min(...known);
 }
