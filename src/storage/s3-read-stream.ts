@@ -15,7 +15,8 @@ const MAX_RESUMES = 3;
 
 /**
  * Wraps the first GET's body. The result ends after exactly `size` bytes, or fails with the last
- * error once the resumes are used up. Destroying it destroys the body being read.
+ * error once the resumes are used up. Destroying it destroys the body being read at once (a
+ * client that hangs up must not keep a bucket connection open).
  */
 export function createResumableStream(
   first: Readable,
@@ -23,37 +24,55 @@ export function createResumableStream(
   reopen: ReopenAt,
   maxResumes = MAX_RESUMES,
 ): Readable {
-  return Readable.from(readResuming(first, size, reopen, maxResumes), {
-    objectMode: false,
-    highWaterMark: 256 * 1024,
-  });
-}
-
-async function* readResuming(
-  first: Readable,
-  size: number,
-  reopen: ReopenAt,
-  maxResumes: number,
-): AsyncGenerator<Buffer> {
   let body = first;
   let offset = 0;
   let resumes = 0;
-  for (;;) {
-    try {
-      for await (const chunk of body) {
-        const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-        offset += bytes.length;
-        yield bytes;
-      }
-      if (offset >= size) return;
-      throw Object.assign(new Error(`object body ended at ${offset} of ${size} bytes`), {
-        code: 'ERR_STREAM_PREMATURE_CLOSE',
-      });
-    } catch (err) {
+  const out = new Readable({
+    highWaterMark: 256 * 1024,
+    read() {
+      body.resume();
+    },
+    destroy(err, callback) {
       body.destroy();
-      if (resumes >= maxResumes || offset >= size) throw err;
-      resumes += 1;
-      body = await reopen(offset);
+      callback(err);
+    },
+  });
+  const attach = (stream: Readable): void => {
+    body = stream;
+    // Events of a body given up on are ignored: only the current one speaks.
+    const current = () => body === stream && !out.destroyed;
+    stream.on('data', (chunk: Buffer) => {
+      if (!current()) return;
+      offset += chunk.length;
+      if (!out.push(chunk)) stream.pause();
+    });
+    stream.once('end', () => {
+      if (!current()) return;
+      if (offset >= size) out.push(null);
+      else broke(stream, prematureEnd(offset, size));
+    });
+    stream.on('error', (err) => {
+      if (current()) broke(stream, err);
+    });
+  };
+  const broke = (stream: Readable, err: Error): void => {
+    stream.destroy();
+    if (resumes >= maxResumes || offset >= size) {
+      out.destroy(err);
+      return;
     }
-  }
+    resumes += 1;
+    reopen(offset).then(
+      (next) => (out.destroyed ? next.destroy() : attach(next)),
+      (reopenError: Error) => out.destroy(reopenError),
+    );
+  };
+  attach(first);
+  return out;
+}
+
+function prematureEnd(offset: number, size: number): Error {
+  return Object.assign(new Error(`object body ended at ${offset} of ${size} bytes`), {
+    code: 'ERR_STREAM_PREMATURE_CLOSE',
+  });
 }
