@@ -60,7 +60,14 @@ export async function startInstance(
   const store = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   const git = createGitMirror(config, log);
-  const stats = createStats({ storageDir: config.storageDir, store, log, offline: config.offline });
+  const stats = createStats({
+    storageDir: config.storageDir,
+    store,
+    log,
+    offline: config.offline,
+    // Measuring a bucket lists all of it (billed per 1,000 keys): every 10 minutes is plenty.
+    ...(config.s3 && { cacheSizeMaxAgeMs: 600_000 }),
+  });
   const deps = createServices({
     config,
     log,
