@@ -258,7 +258,9 @@ export function readSince(db: StatsDb): number | null {
       SELECT (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'created_at') AS createdAt,
         (SELECT min(day) FROM request_day) AS firstDay`)
     .get() as { createdAt: number | null; firstDay: number | null };
-  const candidates = [row.createdAt, row.firstDay === null ? null : row.firstDay * DAY_MS];
-  const known = candidates.filter((value): value is number => value !== null);
-  return known.length === 0 ? null : Math.min(...known);
+  // A day row of the creation day itself says nothing earlier than the creation time.
+  if (row.firstDay === null || (row.createdAt !== null && row.firstDay >= dayOf(row.createdAt))) {
+    return row.createdAt;
+  }
+  return row.firstDay * DAY_MS;
 }

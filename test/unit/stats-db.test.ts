@@ -10,13 +10,14 @@ import {
   readDaySeries,
   readMinuteSeries,
   readRecentEvents,
+  readSince,
   readTopCrates,
   readTotals,
   readUpstream,
 } from '../../src/stats/queries.ts';
 import { StatsRecorder } from '../../src/stats/recorder.ts';
 import { buildSummary, registryUrls, seedStats } from '../../src/stats/summary.ts';
-import { MINUTE_MS } from '../../src/stats/time.ts';
+import { DAY_MS, MINUTE_MS } from '../../src/stats/time.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 const dirs: string[] = [];
@@ -203,6 +204,21 @@ describe('stats queries', () => {
       sources.map((s) => s.health),
       ['idle', 'idle'],
     );
+    recorder.close();
+    db.close();
+  });
+
+  test('statistics start at creation, or at the oldest day recorded before it', async () => {
+    const { db, clock, recorder } = await setup(Date.now());
+    const created = readSince(db) ?? 0;
+    assert.ok(Math.abs(created - Date.now()) < 60_000);
+    recorder.observe(hit());
+    recorder.flush();
+    assert.equal(readSince(db), created, 'a row of the creation day changes nothing');
+    clock.now = created - 3 * DAY_MS;
+    recorder.observe(hit());
+    recorder.flush();
+    assert.equal(readSince(db), Math.floor(clock.now / DAY_MS) * DAY_MS);
     recorder.close();
     db.close();
   });
