@@ -14,6 +14,7 @@ import { removeStaleGitLocks } from './stale-locks.ts';
 
 /** What changed in one refresh (the mirror job queues a pass for what was added). */
 export interface GitRefresh {
+  /** Upstream's HEAD before; `undefined` for the first index this mirror serves. */
   previousUpstream: string | undefined;
   upstream: string;
   served: string;
@@ -134,7 +135,9 @@ export class GitMirror {
   async #refreshOnce(): Promise<boolean> {
     const first = !this.#ready;
     try {
-      const previousUpstream = this.#upstreamHead;
+      // Until an index was first served, listeners (the full mirror) have seen nothing: a clone
+      // fetched by a run that died before serving it counts as new.
+      const previousUpstream = first ? undefined : this.#upstreamHead;
       if (this.#options.offline) {
         if (first)
           throw new Error('no git index was mirrored yet and --offline forbids fetching it');
