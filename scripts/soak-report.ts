@@ -26,6 +26,8 @@ export interface ProbeSample {
   loopDelayP99Ms: number;
   /** CPU time the proxy used in that second, ms. */
   cpuMs?: number;
+  /** Time its main thread waited for a CPU in that second (other processes' load), ms. */
+  runQueueMs?: number;
 }
 
 interface KindTally {
