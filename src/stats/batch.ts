@@ -7,66 +7,19 @@
  */
 import type { FinishedRequest } from '../server/app.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
+import {
+  addSums,
+  type CrateRow,
+  type EventRow,
+  emptySums,
+  type RequestRow,
+  type SourceState,
+  type UpstreamRow,
+} from './rows.ts';
 import { dayOf, MINUTE_MS, minuteOf } from './time.ts';
 
 /** Route kinds that statistics count; the API, the dashboard and /metrics are left out. */
 export const COUNTED_KINDS: ReadonlySet<string> = new Set(['sparse-index', 'crate', 'git']);
-
-/** Sums of a bucket of requests. */
-export interface RequestSums {
-  requests: number;
-  bytesSent: number;
-  bytesUpstream: number;
-  bytesSaved: number;
-  durationMs: number;
-  ttfbMs: number;
-}
-
-/** Requests of one kind and outcome in one time bucket (minute or day). */
-export interface RequestRow extends RequestSums {
-  bucket: number;
-  kind: string;
-  outcome: string;
-}
-
-/** Downloads of one crate version. */
-export interface CrateRow {
-  name: string;
-  version: string;
-  downloads: number;
-  hits: number;
-  bytesSent: number;
-  firstServed: number;
-  lastServed: number;
-}
-
-/** Upstream requests of one source in one time bucket. */
-export interface UpstreamRow {
-  bucket: number;
-  source: string;
-  requests: number;
-  failures: number;
-  latencyMs: number;
-  latencyMaxMs: number;
-}
-
-/** A recent miss or error, for the bounded event table. */
-export interface EventRow {
-  at: number;
-  type: 'miss' | 'error' | 'upstream';
-  kind: string;
-  outcome: string;
-  status: number;
-  target: string;
-  detail: string | null;
-}
-
-/** The last known state of one upstream source. */
-export interface SourceState {
-  lastSuccessAt?: number;
-  lastFailureAt?: number;
-  lastError?: string;
-}
 
 /**
  * Bytes a request was served from the cache without fetching them: everything sent, less what
@@ -275,21 +228,6 @@ function safeDecode(text = ''): string {
 
 function stripQuery(url: string | undefined): string {
   return (url ?? '').split('?')[0] ?? '';
-}
-
-/** Empty request sums. */
-export function emptySums(): RequestSums {
-  return { requests: 0, bytesSent: 0, bytesUpstream: 0, bytesSaved: 0, durationMs: 0, ttfbMs: 0 };
-}
-
-/** Adds `b`'s sums into `a`. */
-export function addSums(a: RequestSums, b: RequestSums): void {
-  a.requests += b.requests;
-  a.bytesSent += b.bytesSent;
-  a.bytesUpstream += b.bytesUpstream;
-  a.bytesSaved += b.bytesSaved;
-  a.durationMs += b.durationMs;
-  a.ttfbMs += b.ttfbMs;
 }
 
 function rollUp<T extends { bucket: number }>(

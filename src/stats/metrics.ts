@@ -30,15 +30,8 @@ const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.
 /** The metrics of one instance. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #requests: Counter<'kind' | 'outcome'>;
-  readonly #duration: Histogram<'kind'>;
-  readonly #ttfb: Histogram<'kind'>;
-  readonly #sent: Counter<'kind'>;
-  readonly #fromUpstream: Counter<'kind'>;
-  readonly #saved: Counter<'kind'>;
-  readonly #upstreamRequests: Counter<'source'>;
-  readonly #upstreamErrors: Counter<'source' | 'reason'>;
-  readonly #upstreamLatency: Histogram<'source'>;
+  readonly #request: ReturnType<typeof requestMetrics>;
+  readonly #upstream: ReturnType<typeof upstreamMetrics>;
 
   constructor(sources: MetricsSources = {}) {
     const registers = [this.registry];
@@ -49,78 +42,33 @@ export class Metrics {
       labelNames: ['version'],
       registers,
     }).set({ version: VERSION }, 1);
-    this.#requests = new Counter({
-      name: 'cargo_cacher_requests_total',
-      help: 'Requests answered, by route kind and cache outcome.',
-      labelNames: ['kind', 'outcome'],
-      registers,
-    });
-    this.#duration = new Histogram({
-      name: 'cargo_cacher_request_duration_seconds',
-      help: 'Time from request to the last byte of the response.',
-      labelNames: ['kind'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.#ttfb = new Histogram({
-      name: 'cargo_cacher_time_to_first_byte_seconds',
-      help: 'Time from request to the response headers.',
-      labelNames: ['kind'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
-    this.#sent = bytesCounter('sent', 'Response bytes sent to clients.', registers);
-    this.#fromUpstream = bytesCounter(
-      'upstream',
-      'Bytes fetched from upstream to answer requests.',
-      registers,
-    );
-    this.#saved = bytesCounter(
-      'saved',
-      'Bytes served from the cache that did not come from upstream.',
-      registers,
-    );
-    this.#upstreamRequests = new Counter({
-      name: 'cargo_cacher_upstream_requests_total',
-      help: 'Requests sent upstream, by source (index, crate).',
-      labelNames: ['source'],
-      registers,
-    });
-    this.#upstreamErrors = new Counter({
-      name: 'cargo_cacher_upstream_errors_total',
-      help: 'Failed upstream requests, by source and reason.',
-      labelNames: ['source', 'reason'],
-      registers,
-    });
-    this.#upstreamLatency = new Histogram({
-      name: 'cargo_cacher_upstream_latency_seconds',
-      help: 'Time until upstream response headers (or failure).',
-      labelNames: ['source'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    });
+    this.#request = requestMetrics(registers);
+    this.#upstream = upstreamMetrics(registers);
     registerGauges(registers, sources);
   }
 
   /** The request observer. */
   readonly observeRequest = (record: FinishedRequest): void => {
     const { kind } = record;
-    this.#requests.inc({ kind, outcome: record.outcome ?? 'none' });
-    this.#duration.observe({ kind }, record.durationMs / 1000);
-    this.#ttfb.observe({ kind }, (record.ttfbMs ?? record.durationMs) / 1000);
-    this.#sent.inc({ kind }, record.bytesSent);
-    this.#fromUpstream.inc({ kind }, record.upstreamBytes);
-    this.#saved.inc({ kind }, bytesSavedBy(record));
+    const m = this.#request;
+    m.requests.inc({ kind, outcome: record.outcome ?? 'none' });
+    m.duration.observe({ kind }, record.durationMs / 1000);
+    m.ttfb.observe({ kind }, (record.ttfbMs ?? record.durationMs) / 1000);
+    m.sent.inc({ kind }, record.bytesSent);
+    m.fromUpstream.inc({ kind }, record.upstreamBytes);
+    m.saved.inc({ kind }, bytesSavedBy(record));
   };
 
   /** The upstream observer. */
   readonly observeUpstream = (result: UpstreamResult): void => {
     const { source } = result;
+    const m = this.#upstream;
+    // A body that broke off was counted as a request when its headers arrived.
     if (result.failure !== 'body') {
-      this.#upstreamRequests.inc({ source });
-      this.#upstreamLatency.observe({ source }, result.latencyMs / 1000);
+      m.requests.inc({ source });
+      m.latency.observe({ source }, result.latencyMs / 1000);
     }
-    if (result.failure) this.#upstreamErrors.inc({ source, reason: result.failure });
+    if (result.failure) m.errors.inc({ source, reason: result.failure });
   };
 
   /** The text exposition format. */
@@ -132,6 +80,68 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
+}
+
+/** Counters and histograms fed by the request observer. */
+function requestMetrics(registers: Registry[]) {
+  return {
+    requests: new Counter({
+      name: 'cargo_cacher_requests_total',
+      help: 'Requests answered, by route kind and cache outcome.',
+      labelNames: ['kind', 'outcome'],
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'cargo_cacher_request_duration_seconds',
+      help: 'Time from request to the last byte of the response.',
+      labelNames: ['kind'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    ttfb: new Histogram({
+      name: 'cargo_cacher_time_to_first_byte_seconds',
+      help: 'Time from request to the response headers.',
+      labelNames: ['kind'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+    sent: bytesCounter('sent', 'Response bytes sent to clients.', registers),
+    fromUpstream: bytesCounter(
+      'upstream',
+      'Bytes fetched from upstream to answer requests.',
+      registers,
+    ),
+    saved: bytesCounter(
+      'saved',
+      'Bytes served from the cache that did not come from upstream.',
+      registers,
+    ),
+  };
+}
+
+/** Counters and histograms fed by the upstream observer. */
+function upstreamMetrics(registers: Registry[]) {
+  return {
+    requests: new Counter({
+      name: 'cargo_cacher_upstream_requests_total',
+      help: 'Requests sent upstream, by source (index, crate).',
+      labelNames: ['source'],
+      registers,
+    }),
+    errors: new Counter({
+      name: 'cargo_cacher_upstream_errors_total',
+      help: 'Failed upstream requests, by source and reason.',
+      labelNames: ['source', 'reason'],
+      registers,
+    }),
+    latency: new Histogram({
+      name: 'cargo_cacher_upstream_latency_seconds',
+      help: 'Time until upstream response headers (or failure).',
+      labelNames: ['source'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    }),
+  };
 }
 
 function bytesCounter(what: string, help: string, registers: Registry[]): Counter<'kind'> {

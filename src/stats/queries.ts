@@ -3,8 +3,9 @@
  * Reading the statistics database: totals, top crates, recent events, time series and upstream
  * health. Each function is one or two indexed queries over small aggregate tables.
  */
-import { addSums, emptySums, type RequestSums } from './batch.ts';
+
 import type { StatsDb } from './db.ts';
+import { addSums, emptySums, type RequestSums } from './rows.ts';
 import { DAY_MS, dayOf, MINUTE_MS, minuteOf } from './time.ts';
 
 /** Outcomes that were answered from the cache. */

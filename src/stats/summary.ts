@@ -5,7 +5,6 @@
  * (cache size, git mirror, jobs), each optional so the CLI can build it from the file alone.
  */
 import { VERSION } from '../version.ts';
-import type { RequestSums } from './batch.ts';
 import type { CacheSize } from './cache-size.ts';
 import type { StatsDb } from './db.ts';
 import type { JobsSource } from './jobs-source.ts';
@@ -27,6 +26,7 @@ import {
   type TopCrate,
   type UpstreamSourceStats,
 } from './queries.ts';
+import type { RequestSums } from './rows.ts';
 
 /** The git mirror's state, as `GitMirror.status()` reports it. */
 export interface GitStatusSource {
@@ -167,17 +167,22 @@ export async function buildSummary(
     },
     git: gitFigures(sources.git, now),
     inFlight: sources.inFlight?.() ?? { index: 0, crates: 0 },
-    jobs: (sources.jobs?.list() ?? []).slice(0, 20).map((job) => ({
-      id: job.id,
-      kind: job.kind,
-      description: job.description,
-      state: job.state,
-      startedAt: job.startedAt,
-      done: job.done,
-      total: job.counts.total,
-      failed: job.counts.failed,
-    })),
+    jobs: jobFigures(sources.jobs),
   };
+}
+
+/** The newest jobs with their progress. */
+function jobFigures(jobs: JobsSource | undefined): JobFigures[] {
+  return (jobs?.list() ?? []).slice(0, 20).map((job) => ({
+    id: job.id,
+    kind: job.kind,
+    description: job.description,
+    state: job.state,
+    startedAt: job.startedAt,
+    done: job.done,
+    total: job.counts.total,
+    failed: job.counts.failed,
+  }));
 }
 
 /** The seed's `/stats.json`: crate downloads only, all time. */
