@@ -84,6 +84,16 @@ export class IndexCache {
     return this.#flights.run(path, () => this.#refresh(path, cached));
   }
 
+  /**
+   * The in-memory copy when it can be served as it is (fresh, or upstream out of reach): the
+   * hot path, answered without a promise or a storage read.
+   */
+  hot(path: string): IndexFile | undefined {
+    const remembered = this.#memory.get(path);
+    if (remembered && (this.#isFresh(remembered) || !this.#canReachUpstream())) return remembered;
+    return undefined;
+  }
+
   /** The cached copy, without contacting upstream. */
   async peek(path: string): Promise<IndexFile | undefined> {
     const remembered = this.#memory.get(path);

@@ -4,7 +4,7 @@
  * byte for byte (Cargo Book, registry-index, Sparse Protocol).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IndexOutcome } from '../../cache/index-cache.ts';
+import type { IndexLookup, IndexOutcome } from '../../cache/index-cache.ts';
 import { createIndexFile, type IndexFile } from '../../cache/index-record.ts';
 import { Errors } from '../../errors.ts';
 import { crateNameFromIndexPath } from '../../registry/crate-name.ts';
@@ -34,7 +34,8 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
     if (name === undefined) {
       throw Errors.CARGO_CACHER_NOT_FOUND(`/index/${path} is not an index file path`);
     }
-    const lookup = await services.index.get(path);
+    const hot = services.index.hot(path);
+    const lookup = hot ? hotLookup(hot) : await services.index.get(path);
     if (!lookup.found) {
       // cargo ≥ 1.96 treats only 404 as "no such crate"; 410/451 become hard errors.
       throw Errors.CARGO_CACHER_NOT_FOUND(`crate ${name} does not exist`);
@@ -48,6 +49,10 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
   });
 }
 
+function hotLookup(file: IndexFile): IndexLookup {
+  return { found: true, file, outcome: 'hit', upstreamBytes: 0 };
+}
+
 interface IndexResponse {
   file: IndexFile;
   outcome: IndexOutcome;
@@ -58,11 +63,11 @@ interface IndexResponse {
  * Sends an index file: 304 only when the client's validators match (cargo fails on a 304 it
  * did not ask for), else 200 with a strong ETag and Last-Modified, gzipped when accepted.
  */
-async function sendIndexFile(
+function sendIndexFile(
   request: FastifyRequest,
   reply: FastifyReply,
   { file, outcome, gzip }: IndexResponse,
-): Promise<FastifyReply> {
+): FastifyReply | Promise<FastifyReply> {
   recordOutcome(request, outcome);
   reply
     .header('content-type', 'text/plain; charset=utf-8')
@@ -71,9 +76,20 @@ async function sendIndexFile(
     .header('last-modified', file.lastModified)
     .header('x-cache-status', cacheStatusHeader(outcome));
   if (outcome === 'stale') reply.header('x-cargo-cacher-stale', 'upstream unreachable');
-  const compressed = acceptsGzip(request.headers['accept-encoding'])
-    ? await gzip.compress(file.etag, file.body)
-    : undefined;
+  // Only gzip needs an await (the first time per file); the identity answer goes out at once.
+  if (!acceptsGzip(request.headers['accept-encoding'])) return sendBody(request, reply, file);
+  return gzip.compress(file.etag, file.body).then((compressed) => {
+    return sendBody(request, reply, file, compressed);
+  });
+}
+
+/** Sets the validator and sends the body, or a 304 when the client's validators match. */
+function sendBody(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  file: IndexFile,
+  compressed?: Buffer,
+): FastifyReply {
   const etag = compressed ? gzipEtag(file.etag) : file.etag;
   reply.header('etag', etag);
   if (isNotModified(request.headers, etag, file.lastModified)) {
