@@ -13,10 +13,13 @@ import { measureCache } from '../stats/cache-size.ts';
 import { openStatsDb, statsPath } from '../stats/db.ts';
 import { buildSummary, type GitStatusSource } from '../stats/summary.ts';
 import { renderTextReport } from '../stats/text-report.ts';
+import type { BlobStore } from '../storage/blob-store.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
+import { S3BlobStore } from '../storage/s3-blob-store.ts';
+import { STORAGE_OPTIONS, type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
 /** Flags of the stats command. */
-export interface StatsCommandOptions {
+export interface StatsCommandOptions extends StorageFlags {
   index: string;
   json: boolean;
 }
@@ -26,6 +29,10 @@ export function buildStatsCommand() {
   return new Command('stats')
     .description('print the statistics summary (hit ratio, bytes saved, top crates, errors)')
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .addOption(STORAGE_OPTIONS.storage())
+    .addOption(STORAGE_OPTIONS.endpoint())
+    .addOption(STORAGE_OPTIONS.region())
+    .addOption(STORAGE_OPTIONS.pathStyle())
     .option('--json', 'print the summary as JSON, as GET /api/v1/stats answers it', false)
     .action(async (options) => {
       process.stdout.write(await statsReport(options));
@@ -42,8 +49,11 @@ export async function statsReport(options: StatsCommandOptions): Promise<string>
     );
   }
   const db = openStatsDb(path, { readonly: true });
+  // With --storage the crates are in the bucket; the statistics are this instance's, in -i.
+  const s3 = s3SettingsFromFlags(options);
+  const store: BlobStore = s3 ? new S3BlobStore({ settings: s3 }) : new FsBlobStore(storageDir);
   try {
-    const size = await measureCache(new FsBlobStore(storageDir));
+    const size = await measureCache(store);
     const git = await gitStatus(storageDir);
     const summary = await buildSummary({
       db,
@@ -55,6 +65,7 @@ export async function statsReport(options: StatsCommandOptions): Promise<string>
       : renderTextReport(summary, { storageDir });
   } finally {
     db.close();
+    await store.close();
   }
 }
 

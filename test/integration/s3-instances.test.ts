@@ -137,6 +137,16 @@ describe('two instances on one bucket', () => {
     assert.equal(downloadsOf('s3-d'), 2);
   });
 
+  test("cargo-cacher stats measures the bucket, with the instance's own statistics", async () => {
+    let crates = 0;
+    for await (const _blob of a.deps.store.list('crates')) crates += 1;
+    const out = await runCli('stats', '--json');
+    assert.equal(out.code, 0, out.stderr);
+    const summary = JSON.parse(out.stdout) as { cache: { crates: { objects: number } } };
+    assert.ok(crates > 0);
+    assert.equal(summary.cache.crates.objects, crates);
+  });
+
   test('cargo-cacher verify finds a corrupt object in the bucket and --repair fetches it again', async () => {
     await download(a, 's3-e');
     const clean = await runCli('verify', '-s', upstream.indexUrl);
