@@ -165,8 +165,8 @@ function buildPrefetchCommand() {
     .option('-s, --sparse <url>', 'upstream sparse index', parseSparseFlag, DEFAULTS.sparseUpstream)
     .option(
       '-u, --upstream <url>',
-      "crate download source (default: the upstream index's dl)",
-      parseUrlFlag,
+      "crate download source (default: the upstream index's dl); several comma-separated",
+      parseUrlListFlag,
     )
     .option('-t, --threads <n>', 'concurrent downloads', parsePositiveInt, DEFAULTS.threads)
     .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)

@@ -11,7 +11,7 @@ import {
   parseDurationFlag,
   parseSizeFlag,
   parseSparseFlag,
-  parseUrlFlag,
+  parseUrlListFlag,
 } from './options.ts';
 import { STORAGE_OPTIONS } from './storage-options.ts';
 
@@ -59,8 +59,8 @@ export function buildVerifyCommand() {
     .option('-s, --sparse <url>', 'upstream sparse index', parseSparseFlag, DEFAULTS.sparseUpstream)
     .option(
       '-u, --upstream <url>',
-      "crate download source (default: the upstream index's dl)",
-      parseUrlFlag,
+      "crate download source (default: the upstream index's dl); several comma-separated",
+      parseUrlListFlag,
     )
     .option('--offline', 'use only cached index files', false)
     .option('-d, --debug', 'more log output', increase, 0)
