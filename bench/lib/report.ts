@@ -4,6 +4,7 @@
  * run of the benchmark, as a ratio, because the machines are shared and absolute numbers drift.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { BenchSettings } from './settings.ts';
 import { type MachineInfo, type Summary, summarize } from './system.ts';
@@ -106,6 +107,7 @@ export function renderReport(
     '',
     `- CPUs: ${machine.cpus}; memory ${machine.memory}; ${machine.kernel}`,
     `- node ${machine.node}, nginx ${machine.nginx}, ${machine.wrk}, ${machine.cargo}`,
+    `- load average (1 min) at the start: ${machine.loadAtStart.toFixed(1)}, at the end: ${loadavg()[0]?.toFixed(1)} (other work on a shared machine shows up here, and in the spread of the runs)`,
     `- runs per measurement: ${settings.runs}; wrk: 1 thread, ${settings.wrkSeconds} s per run; nginx: \`worker_processes 1\` (cargo-cacher is one process)`,
     '',
   ];

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { promisify } from 'node:util';
 import { run } from './procs.ts';
 
@@ -48,6 +48,8 @@ export interface MachineInfo {
   wrk: string;
   cargo: string;
   kernel: string;
+  /** 1-minute load average when the run started. */
+  loadAtStart: number;
 }
 
 /** Describes the machine and the tools' versions. */
@@ -71,6 +73,7 @@ export async function machineInfo(): Promise<MachineInfo> {
     wrk: (await first('wrk', ['--version'])).replace(/ Copyright.*$/, ''),
     cargo: await first('cargo', ['--version']),
     kernel: (await readFile('/proc/version', 'utf8')).split(' ').slice(0, 3).join(' '),
+    loadAtStart: loadavg()[0] ?? 0,
   };
 }
 
