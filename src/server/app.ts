@@ -47,6 +47,8 @@ export interface AppServices {
   jobs: JobRegistry;
   prefetcher: Prefetcher;
   git?: GitMirror;
+  /** Upstream hosts that failed lately, with their circuit breaker state. */
+  circuits?: () => { host: string; state: string; failures: number; lastError?: string }[];
   /** Small crates held in memory once served (see hot-crates.ts). */
   hotCrates?: HotCrates;
 }
@@ -147,6 +149,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       version: VERSION,
       storage: deps.store.location,
       offline: deps.config.offline,
+      // Hosts that failed lately; `open` ones are not asked until their cool-down ends.
+      upstreams: deps.circuits?.() ?? [],
     };
   });
   registerSparseIndexRoutes(app, services);

@@ -81,6 +81,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     jobs,
     prefetcher,
     hotCrates,
+    circuits: () => guard.circuits(),
     ...(git && { git }),
   };
 }

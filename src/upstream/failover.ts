@@ -89,6 +89,11 @@ export class UpstreamGuard {
     throw failure ?? fastFailure ?? Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE('no upstream to ask');
   }
 
+  /** Upstream hosts that failed lately, with their circuit state (for /health). */
+  circuits(): ReturnType<CircuitBreakers['snapshot']> {
+    return this.#options.breakers.snapshot();
+  }
+
   #admit(url: string): Admission | CacherError {
     try {
       return this.#options.breakers.admit(hostOf(url));

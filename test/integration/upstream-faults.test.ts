@@ -227,6 +227,8 @@ describe('upstream faults: circuit breaker and stale content', () => {
     assert.equal(miss.status, 503);
     assert.match(detail(miss), /not asking it again/);
     assert.equal(upstream.requests.length, 0, 'no request reached upstream while open');
+    const health = JSON.parse((await httpGet(`${proxy.url}/health`)).body.toString());
+    assert.equal(health.upstreams[0].state, 'open');
 
     upstream.setFault(undefined);
     await delay(1600);
