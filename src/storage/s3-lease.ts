@@ -5,9 +5,10 @@
  * others poll for the finished object instead of downloading the same crate again.
  *
  * The lease is created with `If-None-Match: *` (and an expired one replaced with `If-Match`), which
- * AWS S3, MinIO and R2 honour, so exactly one writer wins. Servers that ignore the condition
- * (s3rver) fall back to last-writer-wins: every contender waits `settleMs` after writing, reads
- * the lease back, and only the one whose token it holds fetches. Either way the lease is an
+ * AWS S3, MinIO and R2 honour, so exactly one writer wins. A probe at the first claim finds out
+ * whether the store does; one that ignores the condition (s3rver) falls back to last-writer-wins:
+ * every contender waits `settleMs` after writing, reads the lease back, and only the one whose
+ * token it holds fetches. Either way the lease is an
  * optimisation: waiters give up after `waitMs` and fetch themselves, an expired lease is taken
  * over, and every put is verified and all-or-nothing whoever holds it.
  */
@@ -69,6 +70,8 @@ export class S3Leases {
   readonly #now: () => number;
   /** Who holds a lease, for whoever reads one while debugging. */
   readonly #owner = `${hostname()}/${process.pid}`;
+  /** How the store treats `If-None-Match` on puts: probed once, at the first claim. */
+  #conditions: Promise<ConditionSupport> | undefined;
 
   constructor(options: S3LeasesOptions) {
     this.#options = options;
@@ -103,6 +106,9 @@ export class S3Leases {
     if (current && current.expiresAt > this.#now()) return false;
     const { client, bucket, timing } = this.#options;
     const record = { token, owner: this.#owner, expiresAt: this.#now() + timing.ttlMs };
+    const support = await this.#conditionSupport();
+    const condition =
+      current?.etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: current.etag };
     try {
       await client.send(
         new PutObjectCommand({
@@ -110,7 +116,7 @@ export class S3Leases {
           Key: leaseKey,
           Body: JSON.stringify(record),
           ContentType: 'application/json',
-          ...(current?.etag === undefined ? { IfNoneMatch: '*' } : { IfMatch: current.etag }),
+          ...(support !== 'refused' && condition),
         }),
       );
     } catch (err) {
@@ -118,8 +124,15 @@ export class S3Leases {
       if (statusOf(err) === 412 || statusOf(err) === 409) return false;
       throw err;
     }
+    // The store settled the race itself; otherwise the last writer wins, once all have written.
+    if (support === 'honoured') return true;
     await sleep(timing.settleMs);
     return (await this.#read(leaseKey))?.token === token;
+  }
+
+  #conditionSupport(): Promise<ConditionSupport> {
+    this.#conditions ??= probeConditions(this.#options);
+    return this.#conditions;
   }
 
   async #read(leaseKey: string): Promise<LeaseRecord | undefined> {
@@ -147,6 +160,33 @@ export class S3Leases {
     } catch {
       // It expires by itself; the startup cleanup removes expired leases.
     }
+  }
+}
+
+/**
+ * What a store does with `If-None-Match: *` on a put: `honoured` (a second put of an existing key
+ * fails with 412), `ignored` (it overwrites), or `refused` (the header itself is an error).
+ */
+type ConditionSupport = 'honoured' | 'ignored' | 'refused';
+
+/** Puts one probe object twice with `If-None-Match: *` and sees what the store makes of it. */
+async function probeConditions(options: S3LeasesOptions): Promise<ConditionSupport> {
+  const { client, bucket, prefix } = options;
+  const Key = `${prefix}leases/probe-${randomUUID()}`;
+  const put = () =>
+    client.send(new PutObjectCommand({ Bucket: bucket, Key, Body: '', IfNoneMatch: '*' }));
+  try {
+    await put();
+  } catch {
+    return 'refused';
+  }
+  try {
+    await put();
+    return 'ignored';
+  } catch (err) {
+    return statusOf(err) === 412 ? 'honoured' : 'ignored';
+  } finally {
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key })).catch(() => undefined);
   }
 }
 
