@@ -125,7 +125,12 @@ export async function openStorage(config: Readonly<Config>, log: AppLogger): Pro
   let store: BlobStore = local;
   if (config.s3) {
     const bucket = new S3BlobStore({ settings: config.s3 });
-    await bucket.init();
+    try {
+      await bucket.init();
+    } catch (err) {
+      await bucket.close();
+      throw err;
+    }
     store = bucket;
   }
   const removed = await store.cleanup();

@@ -17,6 +17,7 @@ import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.t
 import { httpGet } from '../helpers/http-get.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 const execFileAsync = promisify(execFile);
 const PREFIX = 'shared/';
@@ -80,6 +81,16 @@ function runCli(command: string, ...flags: string[]) {
 }
 
 describe('two instances on one bucket', () => {
+  test('a bucket that does not answer stops an instance at startup, with one clear line', async (t) => {
+    const storageDir = await makeTempDir('s3-missing-bucket');
+    t.after(() => removeTempDir(storageDir));
+    const settings = { s3: { ...s3.settings(), bucket: 'no-such-bucket' } };
+    await assert.rejects(startProxy({ upstream, settings, storageDir }), {
+      code: 'CARGO_CACHER_INVALID_CONFIG',
+      message: /cannot use storage s3:\/\/no-such-bucket\/ at http:\/\/127\.0\.0\.1:\d+: HTTP 404/,
+    });
+  });
+
   test("each serves the other's cached crates and index files, upstream stopped", async () => {
     assert.equal((await download(a, 's3-a')).status, 200);
     assert.equal((await download(b, 's3-b')).status, 200);
