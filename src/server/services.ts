@@ -45,9 +45,9 @@ export function createServices(inputs: ServiceInputs): AppDeps {
   const hotCrates = new HotCrates();
   // Everything below deletes and writes through this view, which keeps hotCrates in step.
   const store = evictOnChange(inputs.store, hotCrates);
-  const guard = createGuard(inputs);
+  const guards = createGuards(inputs);
   const diskFull = new DiskFullGuard(log, inputs.now);
-  const source = chooseIndexSource(inputs, guard);
+  const source = chooseIndexSource(inputs, guards.index);
   const index = new IndexCache({
     store,
     source,
@@ -66,7 +66,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     offline: config.offline,
     maxCrateBytes: config.maxCrateBytes,
     log,
-    guard,
+    guard: guards.crate,
     diskFull,
   });
   const jobs = new JobRegistry();
@@ -81,7 +81,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     jobs,
     prefetcher,
     hotCrates,
-    circuits: () => guard.circuits(),
+    circuits: () => guards.index.circuits(),
     ...(git && { git }),
   };
 }
@@ -102,10 +102,10 @@ function chooseIndexSource(inputs: ServiceInputs, guard: UpstreamGuard): IndexSo
 }
 
 /**
- * Retries and failover for both upstreams, with one circuit breaker per host shared by index
- * and crate requests (crates.io's index and static.crates.io are different hosts).
+ * Retries and failover for both upstreams, with a circuit breaker per upstream (index or
+ * crates) and host, kept in one registry so /health lists them all.
  */
-function createGuard(inputs: ServiceInputs): UpstreamGuard {
+function createGuards(inputs: ServiceInputs): Record<UpstreamSource, UpstreamGuard> {
   const { resilience } = inputs.config;
   const breakers = new CircuitBreakers({
     failures: resilience.breakerFailures,
@@ -113,7 +113,9 @@ function createGuard(inputs: ServiceInputs): UpstreamGuard {
     log: inputs.log,
     ...(inputs.now && { now: inputs.now }),
   });
-  return new UpstreamGuard({ policy: resilience, breakers, log: inputs.log });
+  const guard = (scope: UpstreamSource) =>
+    new UpstreamGuard({ policy: resilience, breakers, scope, log: inputs.log });
+  return { index: guard('index'), crate: guard('crate') };
 }
 
 /** The upstream client, reporting to the upstream observer when there is one. */

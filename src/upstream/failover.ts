@@ -25,6 +25,11 @@ type Verdict =
 export interface UpstreamGuardOptions {
   policy: Pick<UpstreamResilience, 'attempts' | 'retryDelayMs' | 'maxRetryAfterMs'>;
   breakers: CircuitBreakers;
+  /**
+   * What these requests fetch (`index`, `crate`): circuits are kept per scope and host, so an
+   * index outage on a registry that serves both from one host does not stop its downloads.
+   */
+  scope?: string;
   log: AppLogger;
   /** Waits between rounds; tests replace it. */
   sleep?: (ms: number) => Promise<unknown>;
@@ -96,7 +101,8 @@ export class UpstreamGuard {
 
   #admit(url: string): Admission | CacherError {
     try {
-      return this.#options.breakers.admit(hostOf(url));
+      const { scope } = this.#options;
+      return this.#options.breakers.admit(scope ? `${scope} ${hostOf(url)}` : hostOf(url));
     } catch (err) {
       return err as CacherError;
     }

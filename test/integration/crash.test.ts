@@ -109,7 +109,7 @@ describe('kill -9 and restart', { timeout: 120_000 }, () => {
     const pending = httpGet(`${cli.url}/api/v1/crates/crash-0/1.0.0/download`).catch(
       () => undefined,
     );
-    for (let i = 0; i < 200 && (await tempBytes(w.storage)) === 0; i++) await delay(20);
+    for (let i = 0; i < 750 && (await tempBytes(w.storage)) === 0; i++) await delay(20);
     assert.ok((await tempBytes(w.storage)) > 0, 'caught mid-write');
     await cli.kill9();
     await pending;
@@ -132,10 +132,15 @@ describe('kill -9 and restart', { timeout: 120_000 }, () => {
       await cli.kill9();
       await assertWhole(w);
     }
+    // The prefetch resumes at once and writes temp files of its own: only the dead run's must go.
+    const left = await readdir(join(w.storage, 'tmp'));
     const cli = await w.start(['-f', list, '-t', '4']);
-    for (let i = 0; i < 200 && (await assertIntact(w)) < CRATES.length; i++) await delay(50);
-    assert.equal(await assertIntact(w), CRATES.length);
+    const survivors = (await readdir(join(w.storage, 'tmp'))).filter((name) => left.includes(name));
+    assert.deepEqual(survivors, [], 'temporary files of the killed run were cleaned at startup');
+    for (let i = 0; i < 400 && (await assertWhole(w)) < CRATES.length; i++) await delay(50);
+    assert.equal(await assertWhole(w), CRATES.length);
     await cli.stop();
+    assert.equal(await assertIntact(w), CRATES.length);
   });
 
   test('during stats flushes under traffic: SQLite stays intact', async (t) => {
