@@ -6,6 +6,7 @@
  * full they are passed through to the client, still verified (see {@link createVerifyingStream}).
  */
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { Errors } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { type CrateId, crateKey, crateLabel } from '../registry/crate-id.ts';
@@ -72,11 +73,11 @@ export async function openPassThrough(
   return runOnSources(deps, entry, async (url) => {
     const response = await openCrateResponse(deps.http, url, deps.maxCrateBytes);
     const verify = createVerifyingStream(entry.checksum, deps.maxCrateBytes);
-    const { body } = response;
-    // A body that breaks off fails the verifying stream, so the client sees the download fail.
-    body.once('error', (err) => verify.destroy(err));
-    verify.once('close', () => body.destroy());
-    body.pipe(verify);
+    // Not awaited: the route streams `verify` to the client. A body that breaks off fails
+    // `verify` (the client sees the download fail); a client that leaves destroys upstream's.
+    pipeline(response.body, verify).catch((err: unknown) => {
+      deps.log.debug({ err, crate: crateLabel(id) }, 'pass-through download ended early');
+    });
     deps.diskFull?.passedThrough(crateLabel(id));
     const length = Number(headerValue(response.headers, 'content-length'));
     return { stream: verify, size: Number.isSafeInteger(length) ? length : undefined };
@@ -120,7 +121,7 @@ function describeStoreFailure(
     );
   }
   if (code?.startsWith('CARGO_CACHER_')) return err;
-  const failure = (deps.http.unreachable ?? upstreamFailure)(url, err);
+  const failure = (deps.http.describeFailure ?? upstreamFailure)(url, err);
   failure.message = `download of ${crateLabel(id)} broke off: ${failure.message}`;
   return failure;
 }

@@ -25,7 +25,7 @@ export interface HttpClient {
    */
   get(url: string, headers?: Record<string, string>): Promise<UpstreamResponse>;
   /** Describes a failure of a request or of its body (the same mapping {@link get} uses). */
-  unreachable?(url: string, cause: unknown): Error;
+  describeFailure?(url: string, cause: unknown): Error;
   close(): Promise<void>;
 }
 
@@ -38,7 +38,7 @@ export function createHttpClient(timeouts: UpstreamTimeouts): HttpClient {
     connections: 64,
     connect: { lookup: lookupRefusingInvalid },
   }).compose(interceptors.redirect({ maxRedirections: 5 }));
-  const unreachable = (url: string, cause: unknown) => upstreamFailure(url, cause, timeouts);
+  const describeFailure = (url: string, cause: unknown) => upstreamFailure(url, cause, timeouts);
 
   return {
     async get(url, headers = {}) {
@@ -50,10 +50,10 @@ export function createHttpClient(timeouts: UpstreamTimeouts): HttpClient {
         });
         return { status: response.statusCode, headers: response.headers, body: response.body };
       } catch (cause) {
-        throw unreachable(url, cause);
+        throw describeFailure(url, cause);
       }
     },
-    unreachable,
+    describeFailure,
     async close() {
       await dispatcher.close();
     },

@@ -77,7 +77,7 @@ export function observeHttpClient(
       return response;
     },
     close: () => http.close(),
-    ...(http.unreachable && { unreachable: http.unreachable }),
+    ...(http.describeFailure && { describeFailure: http.describeFailure }),
   };
 }
 

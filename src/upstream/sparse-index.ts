@@ -89,7 +89,7 @@ export class SparseUpstream {
         { upstreamStatus: response.status, ...(retryAfter !== undefined && { retryAfter }) },
       );
     }
-    const describe = this.#http.unreachable ?? upstreamFailure;
+    const describe = this.#http.describeFailure ?? upstreamFailure;
     const body = await readBody(url, response.body, MAX_INDEX_FILE_BYTES, describe);
     const etag = headerValue(response.headers, 'etag');
     const lastModified = headerValue(response.headers, 'last-modified');
