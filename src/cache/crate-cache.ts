@@ -75,8 +75,14 @@ export class CrateCache {
     }
     if (this.#deps.diskFull?.full) return this.#passThrough(id);
     let fetched: { checksum: string; upstreamBytes: number };
+    // Only the request that started the download counts its bytes as fetched upstream; the
+    // others joined it and cost upstream nothing.
+    let ledTheFlight = false;
     try {
-      fetched = await this.#flights.run(crateLabel(id), () => this.#fetch(id));
+      fetched = await this.#flights.run(crateLabel(id), () => {
+        ledTheFlight = true;
+        return this.#fetch(id);
+      });
     } catch (err) {
       // The body went into the failed write: download it again, straight to the client.
       if (this.#deps.diskFull?.report(err, crateLabel(id))) return this.#passThrough(id);
@@ -88,7 +94,7 @@ export class CrateCache {
       blob,
       checksum: fetched.checksum,
       outcome: 'miss',
-      upstreamBytes: fetched.upstreamBytes,
+      upstreamBytes: ledTheFlight ? fetched.upstreamBytes : 0,
     };
   }
 
