@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { crateKey } from '../../src/registry/crate-id.ts';
@@ -173,6 +174,32 @@ describe('two instances on one bucket', () => {
     assert.match(repaired.stdout, /\[repaired\]/);
     assert.equal(sha256((await bucketObject('s3-e')) ?? Buffer.alloc(0)), checksumOf('s3-e'));
     assert.equal((await runCli('verify', '-s', upstream.indexUrl)).code, 0);
+  });
+
+  test('the background check (--verify-every) quarantines a corrupt object in the bucket', async (t) => {
+    await download(a, 's3-b');
+    const key = `${PREFIX}${crateKey({ name: 's3-b', version: '1.0.0' })}`;
+    const bytes = (await bucketObject('s3-b')) ?? Buffer.alloc(0);
+    bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0xff;
+    await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: bytes }));
+    const checker = await startProxy({
+      upstream,
+      settings: { s3: s3.settings(PREFIX), upkeep: { verifyEveryMs: 100 } },
+    });
+    t.after(() => checker.close());
+    const deadline = Date.now() + 10_000;
+    while ((await bucketObject('s3-b')) && Date.now() < deadline) await sleep(100);
+    assert.equal(await bucketObject('s3-b'), undefined, 'the corrupt object left crates/');
+    const quarantined = await raw.send(
+      new GetObjectCommand({
+        Bucket: s3.bucket,
+        Key: `${PREFIX}quarantine/${crateKey({ name: 's3-b', version: '1.0.0' })}`,
+      }),
+    );
+    assert.deepEqual(Buffer.from((await quarantined.Body?.transformToByteArray()) ?? []), bytes);
+    // Any instance now fetches it again instead of serving the corrupt copy.
+    const served = await download(b, 's3-b');
+    assert.equal(sha256(served.body), checksumOf('s3-b'));
   });
 });
 
