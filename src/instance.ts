@@ -159,6 +159,8 @@ function createMaintenance(
     },
     gcIntervalMs,
     verifyEveryMs,
+    onSweep: (report) => stats.observeSweep(report),
+    onVerify: (report) => stats.observeVerify(report),
     // With a git mirror, checksums come from it; without, a lost index file is fetched again.
     restoreIndex: !config.offline && !config.git.enabled,
   });

@@ -13,6 +13,7 @@ import { verifyCache } from '../jobs/verify.ts';
 import { createLogger, levelForVerbosity } from '../logger.ts';
 import { createServices } from '../server/services.ts';
 import { openStatsDb, statsPath } from '../stats/db.ts';
+import { recordSweep } from '../stats/upkeep.ts';
 import { createUsageSource } from '../stats/usage.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
 import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
@@ -43,6 +44,8 @@ export async function gcCommand(options: GcOptions): Promise<void> {
       pinned,
       dryRun: options.dryRun,
     });
+    // Evictions made from the command line count in the statistics too.
+    recordSweep(db, report, Date.now());
     const verb = report.dryRun ? 'would remove' : 'removed';
     for (const removal of report.removed) {
       process.stdout.write(

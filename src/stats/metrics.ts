@@ -7,6 +7,8 @@
  * standard `process_*` and `nodejs_*` metrics.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { GcReport } from '../jobs/gc.ts';
+import type { VerifyReport } from '../jobs/verify.ts';
 import type { FinishedRequest } from '../server/app.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { VERSION } from '../version.ts';
@@ -32,6 +34,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly #request: ReturnType<typeof requestMetrics>;
   readonly #upstream: ReturnType<typeof upstreamMetrics>;
+  readonly #upkeep: ReturnType<typeof upkeepMetrics>;
 
   constructor(sources: MetricsSources = {}) {
     const registers = [this.registry];
@@ -44,6 +47,7 @@ export class Metrics {
     }).set({ version: VERSION }, 1);
     this.#request = requestMetrics(registers);
     this.#upstream = upstreamMetrics(registers);
+    this.#upkeep = upkeepMetrics(registers);
     registerGauges(registers, sources);
   }
 
@@ -69,6 +73,21 @@ export class Metrics {
       m.latency.observe({ source }, result.latencyMs / 1000);
     }
     if (result.failure) m.errors.inc({ source, reason: result.failure });
+  };
+
+  /** Counts what an expiration sweep removed. */
+  readonly observeSweep = (report: GcReport): void => {
+    if (report.dryRun) return;
+    for (const removal of report.removed) {
+      this.#upkeep.evictions.inc({ reason: removal.reason });
+      this.#upkeep.evictedBytes.inc(removal.size);
+    }
+  };
+
+  /** Counts what an integrity pass found. */
+  readonly observeVerify = (report: VerifyReport): void => {
+    this.#upkeep.checked.inc(report.checked);
+    for (const problem of report.problems) this.#upkeep.problems.inc({ kind: problem.kind });
   };
 
   /** The text exposition format. */
@@ -139,6 +158,34 @@ function upstreamMetrics(registers: Registry[]) {
       help: 'Time until upstream response headers (or failure).',
       labelNames: ['source'],
       buckets: DURATION_BUCKETS,
+      registers,
+    }),
+  };
+}
+
+/** Counters fed by expiration sweeps and integrity passes. */
+function upkeepMetrics(registers: Registry[]) {
+  return {
+    evictions: new Counter({
+      name: 'cargo_cacher_evictions_total',
+      help: 'Files removed by expiration, by reason (expired, over-budget, unused-index).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    evictedBytes: new Counter({
+      name: 'cargo_cacher_evicted_bytes_total',
+      help: 'Bytes removed by expiration.',
+      registers,
+    }),
+    checked: new Counter({
+      name: 'cargo_cacher_integrity_checked_total',
+      help: 'Cached crates re-hashed by integrity checks.',
+      registers,
+    }),
+    problems: new Counter({
+      name: 'cargo_cacher_integrity_problems_total',
+      help: 'Cached crates found wrong, by kind (mismatch, unreadable, not-in-index).',
+      labelNames: ['kind'],
       registers,
     }),
   };

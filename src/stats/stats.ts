@@ -5,6 +5,8 @@
  * summary. The instance creates it before the caches (they report upstream requests to it),
  * then {@link Stats.connect connects} the live parts that exist only afterwards.
  */
+import type { GcReport } from '../jobs/gc.ts';
+import type { VerifyReport } from '../jobs/verify.ts';
 import type { AppLogger } from '../logger.ts';
 import type { FinishedRequest, RequestObserver } from '../server/app.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -20,6 +22,7 @@ import {
   type StatsSummary,
   type SummaryOptions,
 } from './summary.ts';
+import { recordSweep, recordVerify } from './upkeep.ts';
 
 /** Options of {@link createStats}. */
 export interface StatsOptions {
@@ -54,6 +57,10 @@ export interface Stats {
   readonly observeUpstream: UpstreamObserver;
   /** Connects the git mirror, the job registry and the caches' in-flight counts. */
   connect(sources: LiveSources): void;
+  /** Records an expiration sweep (database totals and metrics). */
+  observeSweep(report: GcReport): void;
+  /** Records an integrity pass. */
+  observeVerify(report: VerifyReport): void;
   /** Flushes pending records, then builds the summary. */
   summary(options?: SummaryOptions): Promise<StatsSummary>;
   /** Flushes and closes the database. Call after the server stopped answering. */
@@ -111,6 +118,14 @@ export function createStats(options: StatsOptions): Stats {
     observeUpstream(result: UpstreamResult) {
       recorder.observeUpstream(result);
       metrics.observeUpstream(result);
+    },
+    observeSweep(report) {
+      if (!closed) recordSweep(db, report, now());
+      metrics.observeSweep(report);
+    },
+    observeVerify(report) {
+      if (!closed) recordVerify(db, report, now());
+      metrics.observeVerify(report);
     },
     connect(sources) {
       Object.assign(live, sources);

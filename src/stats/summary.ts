@@ -27,6 +27,7 @@ import {
   type UpstreamSourceStats,
 } from './queries.ts';
 import type { RequestSums } from './rows.ts';
+import { readUpkeep, type UpkeepFigures } from './upkeep.ts';
 
 /** The git mirror's state, as `GitMirror.status()` reports it. */
 export interface GitStatusSource {
@@ -94,6 +95,8 @@ export interface StatsSummary {
   git: GitFigures;
   inFlight: { index: number; crates: number };
   jobs: JobFigures[];
+  /** Expiration and integrity totals. */
+  upkeep: UpkeepFigures;
 }
 
 interface AreaFigures {
@@ -168,6 +171,7 @@ export async function buildSummary(
     git: gitFigures(sources.git, now),
     inFlight: sources.inFlight?.() ?? { index: 0, crates: 0 },
     jobs: jobFigures(sources.jobs),
+    upkeep: readUpkeep(db),
   };
 }
 

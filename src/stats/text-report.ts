@@ -39,6 +39,10 @@ export function renderTextReport(summary: StatsSummary, context: ReportContext):
       'Cache size',
       `${formatBytes(summary.cache.bytes)}  (${formatCount(summary.cache.crates.objects)} crates, ${formatCount(summary.cache.index.objects)} index files)`,
     ),
+    row(
+      'Expiration',
+      `${formatCount(summary.upkeep.evictedFiles)} files evicted (${formatBytes(summary.upkeep.evictedBytes)}), ${formatCount(summary.upkeep.integrityProblems)} integrity problems found`,
+    ),
     row('Upstream', upstreamLine(summary)),
     row('Git index', gitLine(summary, now)),
     ...jobLines(summary),

@@ -75,6 +75,15 @@ describe('expiration', () => {
     assert.ok(await exists(storedPath(proxy, 'up-b')), 'the most recently served crate stays');
     assert.ok(await exists(storedPath(proxy, 'up-f')), 'a recently fetched crate stays');
     assert.equal(await exists(storedPath(proxy, 'up-c')), false, 'the least recently served goes');
+    // Evictions show in the statistics (they survive restarts in the database) and metrics.
+    const stats = JSON.parse((await httpGet(`${proxy.url}/api/v1/stats`)).body.toString('utf8'));
+    assert.equal(stats.upkeep.evictedFiles, report.removed.length);
+    assert.equal(stats.upkeep.evictedBytes, report.freedBytes);
+    const metrics = (await httpGet(`${proxy.url}/metrics`)).body.toString('utf8');
+    assert.match(
+      metrics,
+      new RegExp(`cargo_cacher_evictions_total\\{reason="over-budget"\\} ${report.removed.length}`),
+    );
     const before = downloadsOf(upstream, 'up-c');
     const again = await download(proxy, 'up-c');
     assert.equal(again.status, 200);
@@ -208,6 +217,8 @@ describe('integrity', () => {
       join(proxy.storageDir, 'quarantine', 'crates', 'up', '-a', 'up-a'),
     );
     assert.deepEqual(quarantined, ['up-a-1.0.0.crate']);
+    const metrics = (await httpGet(`${proxy.url}/metrics`)).body.toString('utf8');
+    assert.match(metrics, /cargo_cacher_integrity_problems_total\{kind="mismatch"\} 1/);
     const served = await download(proxy, 'up-a');
     assert.equal(served.status, 200);
     assert.equal(sha256(served.body), upstream.crate('up-a', '1.0.0').checksum);
