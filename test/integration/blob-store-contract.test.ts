@@ -4,109 +4,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { BlobStore } from '../../src/storage/blob-store.ts';
-import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
-import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
-import { createS3Client } from '../../src/storage/s3-location.ts';
-import { startS3, type TestS3 } from '../helpers/s3.ts';
-import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { createBackends } from '../helpers/blob-backends.ts';
+import { collect, generate, listKeys, sha256, startMemoryMeter } from '../helpers/blob-streams.ts';
 
 const MiB = 1024 * 1024;
 
-/** One backing (a directory, a bucket prefix) and how to open stores on it. */
-interface Backing {
-  /** A store; several on one backing act like several instances sharing it. */
-  open(options?: { staleAfterMs?: number }): Promise<BlobStore>;
-  /** Leaves what a crashed put leaves: a temp file or temp object. */
-  plantLeftover(): Promise<void>;
-  /** Temp files or objects present now. */
-  leftovers(): Promise<number>;
-}
+const backends = createBackends();
+before(() => backends.start());
+after(() => backends.stop());
 
-interface Backend {
-  name: string;
-  /** Whether a second store on the same backing waits for another's lease. */
-  sharedLeases: boolean;
-  backing(): Promise<Backing>;
-}
-
-let s3: TestS3;
-let raw: S3Client;
-const cleanups: (() => Promise<void>)[] = [];
-let prefixes = 0;
-
-before(async () => {
-  s3 = await startS3();
-  raw = createS3Client(s3.settings());
-});
-
-after(async () => {
-  for (const cleanup of cleanups.reverse()) await cleanup();
-  raw.destroy();
-  await s3.close();
-});
-
-const fsBackend: Backend = {
-  name: 'FsBlobStore',
-  sharedLeases: false,
-  async backing() {
-    const root = await makeTempDir('contract-fs');
-    cleanups.push(() => removeTempDir(root));
-    return {
-      async open() {
-        const store = new FsBlobStore(root);
-        await store.init();
-        return store;
-      },
-      plantLeftover: () => writeFile(join(root, 'tmp', 'crashed.tmp'), 'half a crate'),
-      leftovers: async () => (await readdir(join(root, 'tmp'))).length,
-    };
-  },
-};
-
-const s3Backend: Backend = {
-  name: 'S3BlobStore',
-  sharedLeases: true,
-  async backing() {
-    prefixes += 1;
-    const prefix = `case-${prefixes}/`;
-    return {
-      async open(options = {}) {
-        const store = new S3BlobStore({
-          settings: s3.settings(prefix),
-          listPageSize: 3,
-          queueSize: 1,
-          lease: { waitMs: 2_000, pollMs: 50, settleMs: 20 },
-          ...options,
-        });
-        await store.init();
-        cleanups.push(() => store.close());
-        return store;
-      },
-      async plantLeftover() {
-        const Key = `${prefix}tmp/crashed-upload`;
-        await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key, Body: 'half a crate' }));
-      },
-      leftovers: () => countS3Objects(`${prefix}tmp/`),
-    };
-  },
-};
-
-async function countS3Objects(prefix: string): Promise<number> {
-  const dir = join(s3.directory, s3.bucket, ...prefix.split('/').filter(Boolean));
-  const names = await readdir(dir).catch(() => []);
-  return names.filter((name) => name.endsWith('._S3rver_object')).length;
-}
-
-for (const backend of [fsBackend, s3Backend]) {
+for (const backend of backends.all) {
   describe(`${backend.name} contract`, () => {
     test('stores, reads, opens, stats, lists and deletes blobs', async () => {
       const store = await (await backend.backing()).open();
@@ -314,58 +223,4 @@ for (const backend of [fsBackend, s3Backend]) {
       await stuck.release();
     });
   });
-}
-
-function sha256(body: Buffer): string {
-  return createHash('sha256').update(body).digest('hex');
-}
-
-async function collect(stream: Readable | undefined): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream ?? []) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function listKeys(store: BlobStore, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const blob of store.list(prefix)) keys.push(blob.key);
-  return keys.sort();
-}
-
-/**
- * `total` bytes in `chunk`-sized pieces, made on demand (slices of `from` when given);
- * `onMidway` runs at three quarters.
- */
-function generate(
-  total: number,
-  chunk: number,
-  onMidway?: () => Promise<void>,
-  from?: Buffer,
-): Readable {
-  async function* chunks() {
-    for (let sent = 0; sent < total; sent += chunk) {
-      if (sent === (total / 4) * 3) await onMidway?.();
-      const size = Math.min(chunk, total - sent);
-      yield from ? from.subarray(sent, sent + size) : Buffer.alloc(size, (sent / chunk) & 0xff);
-    }
-  }
-  return Readable.from(chunks(), { objectMode: false, highWaterMark: chunk });
-}
-
-/**
- * Measures Buffer memory still reachable, relative to now. `gc()` comes from V8 at runtime (no
- * `--expose-gc` on the command line); ArrayBuffers are freed by a background sweeper, hence the
- * pause between two collections.
- */
-async function startMemoryMeter(): Promise<() => Promise<number>> {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  const reachable = async () => {
-    gc();
-    await sleep(20);
-    gc();
-    return process.memoryUsage().arrayBuffers;
-  };
-  const baseline = await reachable();
-  return async () => (await reachable()) - baseline;
 }
