@@ -12,6 +12,7 @@ import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { cargoAvailable } from '../helpers/tools.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -29,23 +30,6 @@ const BACKENDS = [
   { name: 'libgit2 (the default)', extraConfig: undefined },
   { name: 'the git CLI (net.git-fetch-with-cli)', extraConfig: 'git-fetch-with-cli = true' },
 ];
-
-/**
- * True when cargo runs. Without it the tests skip, except on CI (`CI=true`), where a missing
- * cargo is a broken machine and must fail the run.
- */
-async function cargoAvailable(t: TestContext): Promise<boolean> {
-  try {
-    await execFileAsync('cargo', ['--version']);
-    return true;
-  } catch (err) {
-    if (process.env.CI === 'true') {
-      assert.fail(`cargo is required on CI but cannot run: ${(err as Error).message}`);
-    }
-    t.skip('cargo is not installed');
-    return false;
-  }
-}
 
 interface World {
   upstream: FakeUpstream;

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { promisify } from 'node:util';
 import { parse } from 'smol-toml';
 import { type CargoSandbox, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
-
-const execFileAsync = promisify(execFile);
+import { cargoAvailable } from '../helpers/tools.ts';
 
 /** c depends on b depends on a; plus a mixed-case name and a version with build metadata. */
 const CRATES: FakeCrateSpec[] = [
@@ -34,23 +31,6 @@ const MAIN_RS = [
 const EXPECTED_OUTPUT = 'e2e-b-0.1.0 MixedCase-0.3.0 plus-1.0.0+build.5';
 /** How a replaced crates.io is recorded in Cargo.lock (cargo-protocol.md §4). */
 const CRATES_IO_SOURCE = 'registry+https://github.com/rust-lang/crates.io-index';
-
-/**
- * True when cargo runs. Without it the tests skip, except on CI (`CI=true`), where a missing
- * cargo is a broken machine and must fail the run.
- */
-async function cargoAvailable(t: TestContext): Promise<boolean> {
-  try {
-    await execFileAsync('cargo', ['--version']);
-    return true;
-  } catch (err) {
-    if (process.env.CI === 'true') {
-      assert.fail(`cargo is required on CI but cannot run: ${(err as Error).message}`);
-    }
-    t.skip('cargo is not installed');
-    return false;
-  }
-}
 
 interface World {
   upstream: FakeUpstream;

@@ -22,6 +22,7 @@ import type { FakeCrateSpec, FakeUpstream, PublishedCrate } from '../helpers/fak
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { cargoAvailable } from '../helpers/tools.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -63,23 +64,6 @@ function generatedCrates(): FakeCrateSpec[] {
     }
   });
   return specs;
-}
-
-/**
- * True when cargo runs. Without it the cargo parts skip, except on CI (`CI=true`), where a
- * missing cargo is a broken machine and must fail the run.
- */
-async function cargoAvailable(t: TestContext): Promise<boolean> {
-  try {
-    await execFileAsync('cargo', ['--version']);
-    return true;
-  } catch (err) {
-    if (process.env.CI === 'true') {
-      assert.fail(`cargo is required on CI but cannot run: ${(err as Error).message}`);
-    }
-    t.skip('cargo is not installed');
-    return false;
-  }
 }
 
 /** Waits for `predicate`, failing with `what` after `timeoutMs`. */

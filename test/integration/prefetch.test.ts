@@ -19,6 +19,7 @@ import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { cargoAvailable } from '../helpers/tools.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -74,23 +75,6 @@ interface World {
   gitDepUrl: string;
   /** The packages of the lock real cargo wrote for the project against the upstream. */
   packages: LockPackage[];
-}
-
-/**
- * True when cargo runs. Without it the cargo parts skip, except on CI (`CI=true`), where a
- * missing cargo is a broken machine and must fail the run.
- */
-async function cargoAvailable(t: TestContext): Promise<boolean> {
-  try {
-    await execFileAsync('cargo', ['--version']);
-    return true;
-  } catch (err) {
-    if (process.env.CI === 'true') {
-      assert.fail(`cargo is required on CI but cannot run: ${(err as Error).message}`);
-    }
-    t.skip('cargo is not installed');
-    return false;
-  }
 }
 
 /** A project with three registry deps, a path dep and a git dep. */
