@@ -83,9 +83,8 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     if (process.env.SOAK_DEBUG) {
       for (const p of probes) {
-        log(
-          `probe loop max ${p.loopDelayMaxMs.toFixed(0)} ms, proxy cpu ${p.cpuMs?.toFixed(0)} ms`,
-        );
+        const { loopDelayMaxMs: loop, cpuMs: cpu, runQueueMs: runq } = p;
+        log(`probe loop ${loop.toFixed(0)} cpu ${cpu?.toFixed(0)} runq ${runq?.toFixed(0)}`);
       }
       log(`proxy stderr: ${proxy.stderr().slice(-20_000)}`);
     }
