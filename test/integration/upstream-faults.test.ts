@@ -110,6 +110,15 @@ describe('upstream faults: nothing cached', () => {
     assert.equal(await proxy.deps.crates.has({ name: 'fake-a', version: '0.1.0' }), false);
   });
 
+  test('a connection reset before the answer is retried', async (t) => {
+    const { upstream, proxy } = await setup(t);
+    upstream.setFault({ kind: 'reset' }, '/index/fa/ke/fake-a', 2);
+    const response = await httpGet(`${proxy.url}${FAKE_A}`);
+    assert.equal(response.status, 200);
+    assert.equal(upstream.count(FAKE_A), 3);
+    assert.equal(proxy.logs.filter((line) => /try failed/.test(line.msg)).length, 2);
+  });
+
   test('5xx once is retried and the client never sees it', async (t) => {
     const { upstream, proxy } = await setup(t);
     upstream.setFault({ kind: 'status', status: 502 }, 'index', 1);
