@@ -1,23 +1,12 @@
 /**
  * @module
- * Hostile HTTP requests for the fuzz test, generated from a seeded PRNG so a failure replays
- * with the same seed: paths with traversal in every encoding, NUL bytes, overlong names and
+ * Hostile HTTP requests for the fuzz test, generated from a seeded PRNG (prng.ts) so a failure
+ * replays with the same seed: paths with traversal in every encoding, NUL bytes, overlong names and
  * invalid versions, odd methods and headers, huge headers, malformed chunked bodies, and git
  * negotiations of garbage (plain and gzipped). Each request is raw bytes, sent as they are.
  */
 import { connect } from 'node:net';
 import { gzipSync } from 'node:zlib';
-
-/** A seeded PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One generated request. */
 export interface FuzzRequest {
@@ -257,7 +246,8 @@ export function createFuzzer(random: () => number) {
         bytes: Buffer.from(line, 'latin1'),
       };
     }
-    const { headers: bodyHeaders, bytes } = method === 'GET' && chance(0.8) ? body0() : body();
+    const { headers: bodyHeaders, bytes } =
+      method === 'GET' && chance(0.8) ? { headers: [], bytes: Buffer.alloc(0) } : body();
     const head = [
       `${method} ${target} HTTP/1.1`,
       ...headers(),
@@ -271,10 +261,6 @@ export function createFuzzer(random: () => number) {
       bytes: Buffer.concat([Buffer.from(head.join('\r\n'), 'utf8'), bytes]),
     };
   };
-
-  function body0() {
-    return { headers: [] as string[], bytes: Buffer.alloc(0) };
-  }
 }
 
 /** What came back for one raw request. */

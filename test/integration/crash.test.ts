@@ -11,20 +11,11 @@ import { type CliProcess, startCli } from '../helpers/cli-process.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
+import { prng } from '../helpers/prng.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 const execFileAsync = promisify(execFile);
 
-/** A seeded PRNG (mulberry32), so the kill moments of a failing run can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), 1 | state);
-    x ^= x + Math.imul(x ^ (x >>> 7), 61 | x);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const SEED = Number(process.env.CRASH_SEED ?? 20261124);
 const random = prng(SEED);
 

@@ -5,8 +5,9 @@ import { test } from 'node:test';
 import { isValidCrateName } from '../../src/registry/crate-name.ts';
 import { isValidVersion } from '../../src/registry/version.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
-import { createFuzzer, prng, type RawAnswer, sendRaw } from '../helpers/fuzz-requests.ts';
+import { createFuzzer, type RawAnswer, sendRaw } from '../helpers/fuzz-requests.ts';
 import { httpGet } from '../helpers/http-get.ts';
+import { prng } from '../helpers/prng.ts';
 import { startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
