@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Config } from '../../src/config.ts';
+import { type Config, DEFAULTS } from '../../src/config.ts';
 import { sha256Hex } from '../helpers/crate-pack.ts';
 import type { FakeCrateSpec, FakeUpstream, FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
@@ -215,7 +215,9 @@ describe('crate downloads: bad upstream bodies', () => {
   });
 
   test('never stores a truncated upstream body', async (t) => {
-    const { upstream, proxy } = await setup(t);
+    // Six broken bodies in a row would open the circuit breaker, which is not under test here.
+    const resilience = { ...DEFAULTS.resilience, breakerFailures: 100 };
+    const { upstream, proxy } = await setup(t, { settings: { resilience } });
     upstream.setFault({ kind: 'truncated' }, 'crate');
     for (const [name, version] of [
       ['fake-a', '0.1.0'],
