@@ -5,11 +5,12 @@
  * cached downloads, misses, index revalidations (conditional GETs) and git fetches. The proxy
  * runs as a child process so this load generator does not share its event loop; a probe loaded
  * into it reports memory and event-loop delay every second. Stops by itself, prints the figures
- * (Markdown), and exits 1 when a hit failed, the loop stalled over 100 ms, or memory or file
+ * (Markdown; also to the file `SOAK_REPORT` names), and exits 1 when a hit failed, the loop stalled over 100 ms, or memory or file
  * descriptors kept growing. Not part of `npm test`.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
@@ -74,6 +75,8 @@ async function main(): Promise<void> {
     const samples: Sample[] = [];
     const pid = proxy.pid;
     const sampler = setInterval(() => samples.push(sampleProcess(pid)), 1000);
+    // Startup (module loading, the first git clone) and warm-up are not the steady state.
+    probes.length = 0;
     const end = Date.now() + SECONDS * 1000;
     await Promise.all([
       ...Array.from({ length: CLIENTS }, () => run.client(end)),
@@ -97,6 +100,7 @@ async function main(): Promise<void> {
       probes,
     });
     process.stdout.write(`${report.markdown}\n`);
+    if (process.env.SOAK_REPORT) await writeFile(process.env.SOAK_REPORT, `${report.markdown}\n`);
     if (report.failures.length > 0) {
       process.stderr.write(`soak failed:\n- ${report.failures.join('\n- ')}\n`);
       process.exitCode = 1;
