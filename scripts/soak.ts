@@ -5,8 +5,8 @@
  * cached downloads, misses, index revalidations (conditional GETs) and git fetches. The proxy
  * runs as a child process so this load generator does not share its event loop; a probe loaded
  * into it reports memory and event-loop delay every second. Stops by itself, prints the figures
- * (Markdown; also to the file `SOAK_REPORT` names), and exits 1 when a hit failed, the loop stalled over 100 ms, or memory or file
- * descriptors kept growing. Not part of `npm test`.
+ * (Markdown; also to the file `SOAK_REPORT` names), and exits 1 when a hit failed, the loop
+ * stalled over 100 ms, or memory or file descriptors kept growing. Not part of `npm test`.
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
