@@ -3,6 +3,7 @@ import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readdir, readFile } from 'node:fs/promises';
+import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -82,6 +83,13 @@ async function trustingAgent(t: TestContext, certs: TestCertificates, allowH2: b
   return agent;
 }
 
+/** Reads a readable to the end. */
+async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
@@ -149,6 +157,33 @@ describe('HTTPS with HTTP/2 (--tls-cert, --tls-key)', () => {
       seen.map((r) => r.httpVersion),
       ['2.0', '2.0', '2.0'],
     );
+  });
+
+  test('shuts down while an HTTP/2 client keeps its connection, finishing its download', async (t) => {
+    if (!(await toolsAvailable(t, ['openssl']))) return;
+    const { proxy, certs, upstream } = await startWorld(t);
+    // node:http2 rather than undici: undici fails its open streams on any GOAWAY, even the
+    // graceful one (NO_ERROR, last stream id) that lets them finish (RFC 9113 §6.8).
+    const session = connect(proxy.url, { ca: await readFile(certs.caFile) });
+    t.after(() => session.destroy());
+    const path = '/api/v1/crates/tls-big/1.0.0/download';
+    await readStream(session.request({ ':path': path }));
+    const stream = session.request({ ':path': path });
+    await once(stream, 'response');
+    // Headers in, body not read yet: the stream is open when the shutdown starts.
+    const closing = proxy.close();
+    const body = await readStream(stream);
+    assert.equal(body.length, upstream.crate('tls-big', '1.0.0').bytes.length);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('close() still waiting after 10 s')), 10_000);
+    });
+    try {
+      // The client never closes its session: close() must end it once the download is done.
+      await Promise.race([closing, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   });
 
   test('an HTTP/1.1 client is served on the same port', async (t) => {
