@@ -18,6 +18,7 @@ import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls-certs.ts';
+import { toolAvailable } from '../helpers/tools.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -29,21 +30,11 @@ const CRATES: FakeCrateSpec[] = [
 ];
 const DEPS = { 'tls-b': '0.1', 'tls-big': '1' };
 
-/**
- * True when every tool runs. Without one the test skips, except on CI (`CI=true`), where a
- * missing tool is a broken machine and must fail the run.
- */
+/** True when every tool runs; skips the test otherwise (fails it on CI, see tools.ts). */
 async function toolsAvailable(t: TestContext, tools: string[]): Promise<boolean> {
   for (const tool of tools) {
-    try {
-      await execFileAsync(tool, [tool === 'openssl' ? 'version' : '--version']);
-    } catch (err) {
-      if (process.env.CI === 'true') {
-        assert.fail(`${tool} is required on CI but cannot run: ${(err as Error).message}`);
-      }
-      t.skip(`${tool} is not installed`);
-      return false;
-    }
+    const args = tool === 'openssl' ? ['version'] : ['--version'];
+    if (!(await toolAvailable(t, tool, args))) return false;
   }
   return true;
 }
