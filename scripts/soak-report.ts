@@ -126,9 +126,6 @@ export function renderReport(run: RunFigures): { markdown: string; failures: str
   const stalls = run.probes.filter((p) => own(p) > 100).length;
   const rawStalls = run.probes.filter((p) => p.loopDelayMaxMs > 100).length;
   const waited = run.probes.reduce((sum, p) => sum + (p.runQueueMs ?? 0), 0);
-  // Seconds in which the machine hardly kept the proxy from a CPU: there a delay is its own.
-  const quiet = run.probes.filter((p) => (p.runQueueMs ?? 0) < 50);
-  const quietWorst = Math.max(0, ...quiet.map((p) => p.loopDelayMaxMs));
   const cpu = run.probes.reduce((sum, p) => sum + (p.cpuMs ?? 0), 0);
   if (stall > 100)
     failures.push(`event loop stalled ${stalls} time(s), worst ${stall.toFixed(0)} ms`);
@@ -148,7 +145,6 @@ export function renderReport(run: RunFigures): { markdown: string; failures: str
     `| open file descriptors | ${fdsEarly} | ${fdsLate} | ${Math.min(...fds)} | ${Math.max(...fds)} |`,
     '',
     `Event loop delay of the proxy's own making (loop delay less run-queue wait): worst ${stall.toFixed(1)} ms; seconds over 100 ms: ${stalls} of ${run.probes.length}.`,
-    `In the ${quiet.length} seconds where the proxy waited under 50 ms for a CPU, the worst loop delay was ${quietWorst.toFixed(1)} ms.`,
     `Raw event loop delay: worst ${rawStall.toFixed(1)} ms, worst per-second p99 ${Math.max(0, ...run.probes.map((p) => p.loopDelayP99Ms)).toFixed(1)} ms, seconds over 100 ms: ${rawStalls}. The proxy used ${(cpu / 1000 / Math.max(1, run.probes.length)).toFixed(2)} cores on average and waited ${(waited / 1000).toFixed(1)} s in total for a CPU; machine load average at the end: ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores.`,
     '',
     failures.length === 0 ? 'Verdict: pass.' : `Verdict: FAIL (${failures.length}).`,
