@@ -10,11 +10,12 @@
  * memory,mirror`, `BENCH_RUNS`, `BENCH_DURATION` (wrk seconds), `BENCH_TREE`, `BENCH_BIG_MB`,
  * `BENCH_TIMEOUT_MIN` (default 30).
  */
+import { rmSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killAllChildren, killChildrenOnSignals, run } from './lib/procs.ts';
+import { killAllChildren, killChildrenOnSignals, run, stopAllChildren } from './lib/procs.ts';
 import { goalMet, renderReport, type Section, writeReport } from './lib/report.ts';
 import { type BenchSettings, loadSettings, MEASUREMENTS } from './lib/settings.ts';
 import { ensureTools, machineInfo } from './lib/system.ts';
@@ -48,8 +49,7 @@ function startWatchdog(): void {
   const minutes = Number(process.env.BENCH_TIMEOUT_MIN ?? 30);
   const timer = setTimeout(() => {
     log(`still running after ${minutes} min: stopping`);
-    killAllChildren();
-    process.exit(1);
+    void stopAllChildren().finally(() => process.exit(1));
   }, minutes * 60_000);
   timer.unref();
 }
@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'cargo-cacher-bench-'));
   // nginx's worker runs as an unprivileged user and must read the files below.
   await chmod(root, 0o755);
+  // An interrupted run (Ctrl-C exits from the signal handler) still removes its data.
+  process.once('exit', () => rmSync(root, { recursive: true, force: true }));
   const sections: Section[] = [];
   try {
     log(`generating data in ${root}${settings.quick ? ' (quick mode)' : ''}`);
@@ -99,7 +101,7 @@ async function main(): Promise<void> {
     process.stdout.write(text);
     log(`report written to ${path}`);
   } finally {
-    killAllChildren();
+    await stopAllChildren();
     await rm(root, { recursive: true, force: true, maxRetries: 3 });
   }
 }

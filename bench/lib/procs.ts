@@ -79,7 +79,7 @@ export async function stopChild(child: Child, graceMs = 5_000): Promise<void> {
   }
 }
 
-/** Kills every child still running (SIGKILL: used on errors and interrupts). */
+/** Kills every child still running at once (SIGKILL): the last resort, on process exit. */
 export function killAllChildren(): void {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -87,13 +87,24 @@ export function killAllChildren(): void {
   children.clear();
 }
 
-/** Kills the children when the benchmark is interrupted, then exits with 130/143. */
+/**
+ * Stops every child still running: SIGTERM first, so nginx's master takes its workers down
+ * with it (a SIGKILLed master leaves them running), then SIGKILL what is left after `graceMs`.
+ */
+export async function stopAllChildren(graceMs = 3_000): Promise<void> {
+  const running = [...children].filter((c) => c.exitCode === null && c.signalCode === null);
+  const exits = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  for (const child of running) child.kill('SIGTERM');
+  await Promise.race([Promise.all(exits), delay(graceMs)]);
+  killAllChildren();
+}
+
+/** Stops the children when the benchmark is interrupted, then exits with 130/143. */
 export function killChildrenOnSignals(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       process.stderr.write(`\nbench: ${signal}, stopping children\n`);
-      killAllChildren();
-      process.exit(signal === 'SIGINT' ? 130 : 143);
+      stopAllChildren().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     });
   }
   process.once('exit', killAllChildren);
@@ -121,13 +132,4 @@ function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-/** Resolves once `child` exits, or rejects after `timeoutMs`. */
-export async function exitWithin(child: Child, timeoutMs: number): Promise<number | string> {
-  const timer = delay(timeoutMs, 'timeout' as const);
-  const result = await Promise.race([child.exited, timer]);
-  if (result === 'timeout')
-    throw new Error(`process ${child.pid} still running after ${timeoutMs} ms`);
-  return result;
 }
