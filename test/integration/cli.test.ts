@@ -34,6 +34,11 @@ const FLAGS = [
   '--offline',
   '-d',
   '--log-format',
+  '--upstream-connect-timeout',
+  '--upstream-timeout',
+  '--upstream-body-timeout',
+  '--max-crate-size',
+  '--auth-token-file',
 ];
 
 interface Finished {
