@@ -104,7 +104,7 @@ export function killChildrenOnSignals(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       process.stderr.write(`\nbench: ${signal}, stopping children\n`);
-      stopAllChildren().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+      void stopAllChildren().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     });
   }
   process.once('exit', killAllChildren);
