@@ -144,13 +144,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
 
   app.get('/health', async function health() {
+    // Hosts that failed lately; `open` ones are not asked until their cool-down ends.
+    const upstreams = deps.circuits?.() ?? [];
     return {
-      status: 'ok',
+      // Still HTTP 200 when degraded: cached content keeps flowing, so a load balancer should
+      // keep sending traffic; monitoring reads `status`.
+      status: upstreams.some((circuit) => circuit.state === 'open') ? 'degraded' : 'ok',
       version: VERSION,
       storage: deps.store.location,
       offline: deps.config.offline,
-      // Hosts that failed lately; `open` ones are not asked until their cool-down ends.
-      upstreams: deps.circuits?.() ?? [],
+      upstreams,
+      git: deps.git ? deps.git.status() : { enabled: false },
     };
   });
   registerSparseIndexRoutes(app, services);

@@ -363,6 +363,9 @@ describe('git index', () => {
       Buffer.from('0000'),
     );
     assert.equal(pack.status, 503);
+    const health = JSON.parse((await httpGet(`${proxy.url}/health`)).body.toString('utf8'));
+    assert.equal(health.git.ready, false, '/health says the git index is not ready');
+    assert.ok(health.git.lastError, '/health says why');
 
     const sparse = await httpGet(`${proxy.url}/index/fa/ke/fake-a`);
     assert.equal(sparse.status, 200, 'sparse clients are served meanwhile');
@@ -372,6 +375,8 @@ describe('git index', () => {
     await git(home, ['clone', '-q', '--bare', bare, late]);
     await waitForReady(proxy);
     assert.equal(mirror.status().lastError, undefined);
+    const healthy = JSON.parse((await httpGet(`${proxy.url}/health`)).body.toString('utf8'));
+    assert.equal(healthy.git.ready, true);
     const clone = join(home, 'clone');
     await git(home, ['clone', '-q', proxy.gitRegistry, clone]);
     const upstreamHead = await gitOut(home, ['--git-dir', bare, 'rev-parse', 'HEAD']);

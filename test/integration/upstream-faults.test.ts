@@ -238,6 +238,7 @@ describe('upstream faults: circuit breaker and stale content', () => {
     assert.equal(upstream.requests.length, 0, 'no request reached upstream while open');
     const health = JSON.parse((await httpGet(`${proxy.url}/health`)).body.toString());
     assert.equal(health.upstreams[0].state, 'open');
+    assert.equal(health.status, 'degraded');
 
     upstream.setFault(undefined);
     await delay(1600);
