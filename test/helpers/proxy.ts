@@ -10,7 +10,7 @@ import { type Instance, startInstance } from '../../src/instance.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { AppDeps, RequestObserver } from '../../src/server/app.ts';
 import type { HttpClient } from '../../src/upstream/http-client.ts';
-import type { FakeUpstream } from './fake-upstream.ts';
+import { type FakeUpstream, type FakeUpstreamOptions, startFakeUpstream } from './fake-upstream.ts';
 import { makeTempDir, removeTempDir } from './temp-dir.ts';
 
 /** How to start a test proxy. */
@@ -107,4 +107,26 @@ function captureInto(lines: LogLine[]): NodeJS.WritableStream {
       callback();
     },
   });
+}
+
+/** A fake upstream and a proxy in front of it. */
+export interface UpstreamAndProxy {
+  upstream: FakeUpstream;
+  proxy: RunningProxy;
+}
+
+/**
+ * Starts a fake upstream (publishing `upstream.crates`) and a proxy in front of it; both are
+ * closed when the test ends.
+ */
+export async function startUpstreamAndProxy(
+  t: { after: (fn: () => Promise<void>) => void },
+  options: Omit<ProxyOptions, 'upstream'> & { upstream?: FakeUpstreamOptions } = {},
+): Promise<UpstreamAndProxy> {
+  const { upstream: upstreamOptions, ...proxyOptions } = options;
+  const upstream = await startFakeUpstream(upstreamOptions);
+  t.after(() => upstream.close());
+  const proxy = await startProxy({ ...proxyOptions, upstream });
+  t.after(() => proxy.close());
+  return { upstream, proxy };
 }

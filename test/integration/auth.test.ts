@@ -3,9 +3,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { parseTokenFile, roleOf, tokensOf } from '../../src/server/auth.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet, type RawResponse } from '../helpers/http-get.ts';
-import { startProxy } from '../helpers/proxy.ts';
+import { startProxy, startUpstreamAndProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 const READ = 'read-token-5f1e2d';
@@ -18,15 +17,11 @@ async function setup(t: TestContext) {
   t.after(() => removeTempDir(dir));
   const tokenFile = join(dir, 'tokens');
   await writeFile(tokenFile, TOKEN_FILE);
-  const upstream = await startFakeUpstream({ crates: [{ name: 'fake-a', version: '0.1.0' }] });
-  t.after(() => upstream.close());
-  const proxy = await startProxy({
-    upstream,
+  return startUpstreamAndProxy(t, {
+    upstream: { crates: [{ name: 'fake-a', version: '0.1.0' }] },
     captureLogs: 'debug',
     settings: { authTokenFile: tokenFile },
   });
-  t.after(() => proxy.close());
-  return { proxy, upstream };
 }
 
 function post(url: string, body: string, token?: string): Promise<RawResponse> {

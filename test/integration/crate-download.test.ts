@@ -3,12 +3,17 @@ import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type Config, DEFAULTS } from '../../src/config.ts';
+import { type ConfigSettings, DEFAULTS } from '../../src/config.ts';
 import { sha256Hex } from '../helpers/crate-pack.ts';
 import type { FakeCrateSpec, FakeUpstream, FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet, httpGetRawPath, type RawResponse } from '../helpers/http-get.ts';
-import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import {
+  type RunningProxy,
+  startProxy,
+  startUpstreamAndProxy,
+  type UpstreamAndProxy,
+} from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 const CRATES: FakeCrateSpec[] = [
@@ -21,25 +26,17 @@ const CRATES: FakeCrateSpec[] = [
   { name: 'big-crate', version: '1.0.0', padBytes: 2 * 1024 * 1024 },
 ];
 
-interface Setup {
-  upstream: FakeUpstream;
-  proxy: RunningProxy;
-}
+type Setup = UpstreamAndProxy;
 
-/** A fake upstream and a proxy in front of it, both closed when the test ends. */
-async function setup(
+/** A fake upstream with {@link CRATES} and a proxy in front of it, closed when the test ends. */
+function setup(
   t: TestContext,
-  options: { upstream?: FakeUpstreamOptions; settings?: Partial<Config>; storageDir?: string } = {},
+  options: { upstream?: FakeUpstreamOptions; settings?: ConfigSettings; storageDir?: string } = {},
 ): Promise<Setup> {
-  const upstream = await startFakeUpstream({ crates: CRATES, ...options.upstream });
-  t.after(() => upstream.close());
-  const proxy = await startProxy({
-    upstream,
-    ...(options.settings && { settings: options.settings }),
-    ...(options.storageDir && { storageDir: options.storageDir }),
+  return startUpstreamAndProxy(t, {
+    ...options,
+    upstream: { crates: CRATES, ...options.upstream },
   });
-  t.after(() => proxy.close());
-  return { upstream, proxy };
 }
 
 function downloadUrl(proxy: RunningProxy, name: string, version: string): string {

@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
-import type { Config } from '../../src/config.ts';
+import type { Config, ConfigSettings } from '../../src/config.ts';
 import type { FakeCrateSpec, FakeUpstream, FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet, httpGetRawPath, type RawResponse } from '../helpers/http-get.ts';
-import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import { startProxy, startUpstreamAndProxy, type UpstreamAndProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 /** Enough versions that the index file is worth gzipping (the proxy skips tiny bodies). */
@@ -29,29 +28,17 @@ const H2C_HEADERS = {
   'HTTP2-Settings': 'AAMAAABkAAQAAQAAAAIAAAAA',
 };
 
-interface Setup {
-  upstream: FakeUpstream;
-  proxy: RunningProxy;
-}
+type Setup = UpstreamAndProxy;
 
-/** A fake upstream and a proxy in front of it, both closed when the test ends. */
-async function setup(
+/** A fake upstream with {@link CRATES} and a proxy in front of it, closed when the test ends. */
+function setup(
   t: TestContext,
-  options: {
-    upstream?: FakeUpstreamOptions;
-    settings?: Partial<Config>;
-    storageDir?: string;
-  } = {},
+  options: { upstream?: FakeUpstreamOptions; settings?: ConfigSettings; storageDir?: string } = {},
 ): Promise<Setup> {
-  const upstream = await startFakeUpstream({ crates: CRATES, ...options.upstream });
-  t.after(() => upstream.close());
-  const proxy = await startProxy({
-    upstream,
-    ...(options.settings && { settings: options.settings }),
-    ...(options.storageDir && { storageDir: options.storageDir }),
+  return startUpstreamAndProxy(t, {
+    ...options,
+    upstream: { crates: CRATES, ...options.upstream },
   });
-  t.after(() => proxy.close());
-  return { upstream, proxy };
 }
 
 /** The index file as upstream serves it. */

@@ -6,26 +6,27 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ConfigSettings } from '../../src/config.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet, type RawResponse } from '../helpers/http-get.ts';
-import { type LogLine, type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import {
+  type LogLine,
+  type RunningProxy,
+  startProxy,
+  startUpstreamAndProxy,
+} from '../helpers/proxy.ts';
 
 const FAKE_A = '/index/fa/ke/fake-a';
 const FAST = { retryDelayMs: 20, breakerFailures: 100 };
 
-async function setup(t: TestContext, settings: ConfigSettings = {}) {
-  const upstream = await startFakeUpstream({
-    crates: [
-      { name: 'fake-a', version: '0.1.0' },
-      { name: 'fake-b', version: '0.2.0' },
-    ],
-  });
-  t.after(() => upstream.close());
-  const proxy = await startProxy({
-    upstream,
+function setup(t: TestContext, settings: ConfigSettings = {}) {
+  return startUpstreamAndProxy(t, {
+    upstream: {
+      crates: [
+        { name: 'fake-a', version: '0.1.0' },
+        { name: 'fake-b', version: '0.2.0' },
+      ],
+    },
     captureLogs: true,
     settings: { ...settings, resilience: { ...FAST, ...settings.resilience } },
   });
-  t.after(() => proxy.close());
-  return { upstream, proxy };
 }
 
 function crateUrl(proxy: RunningProxy, name = 'fake-a', version = '0.1.0'): string {
