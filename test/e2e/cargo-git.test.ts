@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { access, readdir, readFile } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { parse } from 'smol-toml';
-import { type CargoSandbox, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
+import { type CargoSandbox, lockedPackages, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import { gitEnv } from '../helpers/fake-git-index.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
@@ -88,19 +87,6 @@ async function waitForRefresh({ bare, proxy, home }: World): Promise<void> {
   assert.ok(mirror);
   await waitFor(() => mirror.status().upstreamHead === head, 20_000, `the mirror to reach ${head}`);
   assert.equal(mirror.status().lastError, undefined);
-}
-
-interface LockedPackage {
-  name: string;
-  version: string;
-  source?: string;
-  checksum?: string;
-}
-
-async function lockedPackages(box: CargoSandbox): Promise<LockedPackage[]> {
-  const text = await readFile(join(box.projectDir, 'Cargo.lock'), 'utf8');
-  const lock = parse(text) as unknown as { package: LockedPackage[] };
-  return lock.package.filter((pkg) => pkg.source !== undefined);
 }
 
 async function lockedVersion(box: CargoSandbox, name: string): Promise<string | undefined> {

@@ -3,8 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { parse } from 'smol-toml';
-import { type CargoSandbox, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
+import { type CargoSandbox, lockedPackages, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
@@ -63,21 +62,6 @@ async function resolveFetchBuild(box: CargoSandbox): Promise<void> {
   await box.cargo(['build', '--offline']);
   const run = await box.cargo(['run', '--offline', '--quiet']);
   assert.equal(run.stdout.trim(), EXPECTED_OUTPUT);
-}
-
-interface LockedPackage {
-  name: string;
-  version: string;
-  source?: string;
-  checksum?: string;
-}
-
-async function lockedPackages(box: CargoSandbox): Promise<LockedPackage[]> {
-  const text = await readFile(join(box.projectDir, 'Cargo.lock'), 'utf8');
-  const lock = parse(text) as unknown as {
-    package: LockedPackage[];
-  };
-  return lock.package.filter((pkg) => pkg.source !== undefined);
 }
 
 async function listFiles(dir: string): Promise<string[]> {

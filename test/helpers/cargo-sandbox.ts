@@ -4,9 +4,10 @@
  * crates.io with a given registry, a binary project depending on some crates, and a runner.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { parse } from 'smol-toml';
 import { makeTempDir, removeTempDir } from './temp-dir.ts';
 
 const execFileAsync = promisify(execFile);
@@ -119,4 +120,19 @@ async function runCargo(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
     const stderr = (error as { stderr?: string }).stderr ?? '';
     throw new Error(`cargo ${args.join(' ')} failed:\n${stderr}`, { cause: error });
   }
+}
+
+/** A `[[package]]` of the sandbox's Cargo.lock, in cargo's wire names. */
+export interface LockedPackage {
+  name: string;
+  version: string;
+  source?: string;
+  checksum?: string;
+}
+
+/** The registry packages (those with a `source`) of the sandbox project's Cargo.lock. */
+export async function lockedPackages(box: CargoSandbox): Promise<LockedPackage[]> {
+  const text = await readFile(join(box.projectDir, 'Cargo.lock'), 'utf8');
+  const lock = parse(text) as unknown as { package: LockedPackage[] };
+  return lock.package.filter((pkg) => pkg.source !== undefined);
 }
