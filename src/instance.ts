@@ -21,7 +21,7 @@ import { createStats, type Stats } from './stats/stats.ts';
 import { createUsageSource } from './stats/usage.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
-import { S3BlobStore } from './storage/s3-blob-store.ts';
+import { openS3Store } from './storage/s3-location.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
 
 /** A started instance. */
@@ -124,7 +124,7 @@ export async function openStorage(config: Readonly<Config>, log: AppLogger): Pro
   await local.init();
   let store: BlobStore = local;
   if (config.s3) {
-    const bucket = new S3BlobStore({ settings: config.s3 });
+    const bucket = await openS3Store(config.s3);
     try {
       await bucket.init();
     } catch (err) {

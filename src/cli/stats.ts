@@ -15,7 +15,7 @@ import { buildSummary, type GitStatusSource } from '../stats/summary.ts';
 import { renderTextReport } from '../stats/text-report.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { FsBlobStore } from '../storage/fs-blob-store.ts';
-import { S3BlobStore } from '../storage/s3-blob-store.ts';
+import { openS3Store } from '../storage/s3-location.ts';
 import { STORAGE_OPTIONS, type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
 /** Flags of the stats command. */
@@ -51,7 +51,7 @@ export async function statsReport(options: StatsCommandOptions): Promise<string>
   const db = openStatsDb(path, { readonly: true });
   // With --storage the crates are in the bucket; the statistics are this instance's, in -i.
   const s3 = s3SettingsFromFlags(options);
-  const store: BlobStore = s3 ? new S3BlobStore({ settings: s3 }) : new FsBlobStore(storageDir);
+  const store: BlobStore = s3 ? await openS3Store(s3) : new FsBlobStore(storageDir);
   try {
     const size = await measureCache(store);
     const git = await gitStatus(storageDir);

@@ -32,9 +32,10 @@ import {
   type PutResult,
 } from './blob-store.ts';
 import { checkExpectedSha256, createMeasure } from './measure.ts';
+import { createS3Client } from './s3-client.ts';
 import { DEFAULT_LEASE_TIMING, type LeaseTiming, S3Leases, statusOf } from './s3-lease.ts';
 import { abortStaleUploads, type ListedObject, listObjects } from './s3-listing.ts';
-import { createS3Client, describeS3, type S3Settings } from './s3-location.ts';
+import { describeS3, type S3Settings } from './s3-location.ts';
 import { createResumableStream } from './s3-read-stream.ts';
 
 /** Areas below the prefix that are bookkeeping, not blobs. */

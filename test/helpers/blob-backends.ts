@@ -9,7 +9,7 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { BlobStore } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
-import { createS3Client } from '../../src/storage/s3-location.ts';
+import { createS3Client } from '../../src/storage/s3-client.ts';
 import { startS3, type TestS3 } from './s3.ts';
 import { makeTempDir, removeTempDir } from './temp-dir.ts';
 

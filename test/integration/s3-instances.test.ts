@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { crateKey } from '../../src/registry/crate-id.ts';
-import { createS3Client } from '../../src/storage/s3-location.ts';
+import { createS3Client } from '../../src/storage/s3-client.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
