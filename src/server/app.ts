@@ -26,7 +26,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
 import { loadTokenFile, registerAuth } from './auth.ts';
 import { GzipCache } from './http-cache.ts';
-import type { RequestOutcome } from './request-context.ts';
+import { newRequestOutcome, type RequestOutcome } from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerGitRoutes } from './routes/git.ts';
@@ -99,7 +99,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // Callback style, not async: this runs for every request, and a promise per hook shows up in
   // profiles of hot index and crate requests.
   app.addHook('onRequest', (request, reply, done) => {
-    request.cacher = { kind: 'other', upstreamBytes: 0 };
+    request.cacher = newRequestOutcome();
     // 'close' rather than fastify's onResponse, which waits for 'finish': when a client closes
     // its connection as soon as it has the last byte, 'finish' often never comes (measured: 7%
     // of crate downloads on one-request connections), and observers would miss those requests.
@@ -182,15 +182,22 @@ function reportFinished(
   // Not `writableEnded`: a client that has Content-Length bytes may close before the stream
   // piping them ends. A download abandoned halfway therefore counts as sent.
   const aborted = !reply.raw.headersSent;
+  const record = request.cacher;
+  // Spelled out rather than spread: one object shape for every request (see newRequestOutcome).
   const finished: FinishedRequest = {
-    ...request.cacher,
+    kind: record.kind,
+    outcome: record.outcome,
+    crate: record.crate,
+    upstreamBytes: record.upstreamBytes,
+    ttfbMs: record.ttfbMs,
+    errorCode: record.errorCode,
     method: request.method,
     httpVersion: request.raw.httpVersion,
     url: request.url,
     status: reply.statusCode,
     bytesSent: aborted ? 0 : Number(reply.getHeader('content-length') ?? 0),
     durationMs: reply.elapsedTime,
-    ...(aborted && { aborted }),
+    aborted,
   };
   request.log.debug(finished, 'request');
   for (const observe of observers) {
