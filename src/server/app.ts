@@ -25,8 +25,15 @@ import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
 import { loadTokenFile, registerAuth } from './auth.ts';
+import { createFastIndexPath } from './fast-index.ts';
 import { GzipCache } from './http-cache.ts';
-import { newRequestOutcome, type RequestOutcome } from './request-context.ts';
+import { serverFactoryWith } from './http-server.ts';
+import {
+  finishedRequest,
+  newRequestOutcome,
+  type RequestOutcome,
+  reportRequest,
+} from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerGitRoutes } from './routes/git.ts';
@@ -81,6 +88,19 @@ export interface AppDeps extends Omit<AppServices, 'gzip'> {
 
 /** Builds the fastify application. Call `listen` on the result to serve. */
 export function buildApp(deps: AppDeps): FastifyInstance {
+  const observers = deps.observers ?? [];
+  const tokens =
+    deps.config.authTokenFile === undefined ? undefined : loadTokenFile(deps.config.authTokenFile);
+  const gzip = new GzipCache();
+  let closing = false;
+  const fastPath = createFastIndexPath({
+    index: deps.index,
+    gzip,
+    tokens,
+    observers,
+    log: deps.log,
+    closing: () => closing,
+  });
   const app = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     // One debug line per request comes from the onResponse hook below instead.
@@ -91,9 +111,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // No 'upgrade' listener is ever registered: cargo sends `Upgrade: h2c` on every plain
     // HTTP request and must get an ordinary HTTP/1.1 answer.
     ...(deps.tls && tlsServerOptions(deps.tls)),
+    serverFactory: serverFactoryWith(fastPath, deps.tls),
   }) as unknown as FastifyInstance;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   if (deps.tls) closeSessionsOnClose(app);
-  const services: AppServices = { ...deps, gzip: new GzipCache() };
+  const services: AppServices = { ...deps, gzip };
 
   app.decorateRequest('cacher', null as unknown as RequestOutcome);
   // Callback style, not async: this runs for every request, and a promise per hook shows up in
@@ -103,13 +128,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // 'close' rather than fastify's onResponse, which waits for 'finish': when a client closes
     // its connection as soon as it has the last byte, 'finish' often never comes (measured: 7%
     // of crate downloads on one-request connections), and observers would miss those requests.
-    reply.raw.once('close', () => reportFinished(request, reply, deps.observers ?? []));
+    reply.raw.once('close', () => reportFinished(request, reply, observers));
     done();
   });
   // After the hook above, so a refused request is still recorded; before every route.
-  if (deps.config.authTokenFile !== undefined) {
-    registerAuth(app, loadTokenFile(deps.config.authTokenFile), deps.config.publicUrl);
-  }
+  if (tokens) registerAuth(app, tokens, deps.config.publicUrl);
   app.addHook('onSend', (request, reply, payload, done) => {
     request.cacher.ttfbMs ??= reply.elapsedTime;
     done(null, payload);
@@ -182,15 +205,7 @@ function reportFinished(
   // Not `writableEnded`: a client that has Content-Length bytes may close before the stream
   // piping them ends. A download abandoned halfway therefore counts as sent.
   const aborted = !reply.raw.headersSent;
-  const record = request.cacher;
-  // Spelled out rather than spread: one object shape for every request (see newRequestOutcome).
-  const finished: FinishedRequest = {
-    kind: record.kind,
-    outcome: record.outcome,
-    crate: record.crate,
-    upstreamBytes: record.upstreamBytes,
-    ttfbMs: record.ttfbMs,
-    errorCode: record.errorCode,
+  const finished = finishedRequest(request.cacher, {
     method: request.method,
     httpVersion: request.raw.httpVersion,
     url: request.url,
@@ -198,14 +213,6 @@ function reportFinished(
     bytesSent: aborted ? 0 : Number(reply.getHeader('content-length') ?? 0),
     durationMs: reply.elapsedTime,
     aborted,
-  };
-  request.log.debug(finished, 'request');
-  for (const observe of observers) {
-    // This runs in a 'close' listener: a throw here would take the whole process down.
-    try {
-      observe(finished);
-    } catch (err) {
-      request.log.warn({ err }, 'a request observer failed');
-    }
-  }
+  });
+  reportRequest(finished, observers, request.log);
 }

@@ -70,6 +70,15 @@ export function roleOf(table: TokenTable, token: string): TokenRole | undefined 
   return role;
 }
 
+/** The strongest role among the tokens an `Authorization` header carries, or `undefined`. */
+export function roleOfHeader(
+  table: TokenTable,
+  authorization: string | undefined,
+): TokenRole | undefined {
+  const roles = tokensOf(authorization).map((token) => roleOf(table, token));
+  return roles.includes('admin') ? 'admin' : roles.find((found) => found === 'read');
+}
+
 /** The token candidates in an `Authorization` header: raw (cargo), Bearer, or Basic. */
 export function tokensOf(authorization: string | undefined): string[] {
   if (authorization === undefined || authorization.trim() === '') return [];
@@ -98,8 +107,7 @@ export function registerAuth(
   app.addHook('onRequest', async function checkToken(request, reply) {
     const path = request.url;
     if (path === '/health' || path.startsWith('/health?')) return;
-    const roles = tokensOf(request.headers.authorization).map((token) => roleOf(table, token));
-    const role = roles.includes('admin') ? 'admin' : roles.find((found) => found === 'read');
+    const role = roleOfHeader(table, request.headers.authorization);
     if (role === undefined) {
       challenge(request, reply, configuredPublicUrl);
       const given = request.headers.authorization !== undefined;

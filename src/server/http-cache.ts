@@ -61,11 +61,19 @@ export class GzipCache {
 
   /** The gzip of `body`, or `undefined` when it is too small to be worth compressing. */
   async compress(etag: string, body: Buffer): Promise<Buffer | undefined> {
-    if (body.length < MIN_GZIP_BYTES) return undefined;
-    const known = this.#entries.get(etag);
-    if (known) return known;
+    const ready = this.ready(etag, body);
+    if (ready !== undefined) return ready ?? undefined;
     const compressed = await gzipAsync(body);
     this.#entries.set(etag, compressed);
     return compressed;
+  }
+
+  /**
+   * What {@link compress} would give without doing any work: the kept gzip, `null` when the
+   * body is too small to compress, `undefined` when it has not been compressed yet.
+   */
+  ready(etag: string, body: Buffer): Buffer | null | undefined {
+    if (body.length < MIN_GZIP_BYTES) return null;
+    return this.#entries.get(etag);
   }
 }

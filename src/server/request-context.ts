@@ -3,7 +3,8 @@
  * What a route found out while answering (which kind of route, hit or miss, bytes fetched
  * upstream), kept on the request so the response hook can log it and statistics can count it.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import type { FinishedRequest, RequestObserver } from './app.ts';
 
 /** The families of routes, as statistics group them. */
 export type RouteKind = 'sparse-index' | 'crate' | 'git' | 'api' | 'other';
@@ -61,4 +62,46 @@ export function recordOutcome(
 /** `X-Cache-Status` values, in nginx's spelling so existing dashboards understand them. */
 export function cacheStatusHeader(outcome: Outcome): string {
   return outcome.toUpperCase().replace('-', '_');
+}
+
+/** How the exchange went, as the server saw it. */
+export type Exchange = Omit<FinishedRequest, keyof RequestOutcome>;
+
+/**
+ * The record observers get. Spelled out rather than spread: one object shape for every request
+ * (see {@link newRequestOutcome}).
+ */
+export function finishedRequest(record: RequestOutcome, exchange: Exchange): FinishedRequest {
+  return {
+    kind: record.kind,
+    outcome: record.outcome,
+    crate: record.crate,
+    upstreamBytes: record.upstreamBytes,
+    ttfbMs: record.ttfbMs,
+    errorCode: record.errorCode,
+    method: exchange.method,
+    httpVersion: exchange.httpVersion,
+    url: exchange.url,
+    status: exchange.status,
+    bytesSent: exchange.bytesSent,
+    durationMs: exchange.durationMs,
+    aborted: exchange.aborted,
+  };
+}
+
+/** Logs a finished request (debug) and tells every observer. */
+export function reportRequest(
+  finished: FinishedRequest,
+  observers: readonly RequestObserver[],
+  log: Pick<FastifyBaseLogger, 'debug' | 'warn'>,
+): void {
+  log.debug(finished, 'request');
+  for (const observe of observers) {
+    // This runs in a 'close' listener: a throw here would take the whole process down.
+    try {
+      observe(finished);
+    } catch (err) {
+      log.warn({ err }, 'a request observer failed');
+    }
+  }
 }

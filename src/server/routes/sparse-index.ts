@@ -28,8 +28,7 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
 
   app.get('/index/*', async function serveIndexFile(request, reply) {
     request.cacher.kind = 'sparse-index';
-    // The raw path, not the decoded parameter: `fa%2Fke%2Ffake-a` must not name `fa/ke/fake-a`.
-    const path = (request.url.split('?')[0] ?? '').slice('/index/'.length);
+    const path = rawIndexPath(request.url);
     const name = crateNameFromIndexPath(path);
     if (name === undefined) {
       throw Errors.CARGO_CACHER_NOT_FOUND(`/index/${path} is not an index file path`);
@@ -53,48 +52,75 @@ function hotLookup(file: IndexFile): IndexLookup {
   return { found: true, file, outcome: 'hit', upstreamBytes: 0 };
 }
 
+/**
+ * The path below `/index/` as sent. The raw path, not the decoded parameter:
+ * `fa%2Fke%2Ffake-a` must not name `fa/ke/fake-a`.
+ */
+export function rawIndexPath(url: string): string {
+  return (url.split('?')[0] ?? '').slice('/index/'.length);
+}
+
+/** What answers a request for an index file. */
+export interface IndexAnswer {
+  status: 200 | 304;
+  headers: Record<string, string>;
+  /** `undefined` for a 304. */
+  body: Buffer | undefined;
+}
+
+/**
+ * The answer for an index file, shared by the route and the fast path (fast-index.ts): 304
+ * only when the client's validators match (cargo fails on a 304 it did not ask for), else 200
+ * with a strong ETag and Last-Modified, gzipped when `compressed` is given.
+ */
+export function indexFileAnswer(
+  file: IndexFile,
+  outcome: IndexOutcome,
+  requestHeaders: { 'if-none-match'?: string; 'if-modified-since'?: string },
+  compressed: Buffer | undefined,
+): IndexAnswer {
+  const etag = compressed ? gzipEtag(file.etag) : file.etag;
+  const headers: Record<string, string> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'cache-control': 'no-cache',
+    vary: 'Accept-Encoding',
+    'last-modified': file.lastModified,
+    'x-cache-status': cacheStatusHeader(outcome),
+    etag,
+  };
+  if (outcome === 'stale') headers['x-cargo-cacher-stale'] = 'upstream unreachable';
+  if (isNotModified(requestHeaders, etag, file.lastModified)) {
+    return { status: 304, headers, body: undefined };
+  }
+  const body = compressed ?? file.body;
+  if (compressed) headers['content-encoding'] = 'gzip';
+  headers['content-length'] = String(body.length);
+  return { status: 200, headers, body };
+}
+
 interface IndexResponse {
   file: IndexFile;
   outcome: IndexOutcome;
   gzip: GzipCache;
 }
 
-/**
- * Sends an index file: 304 only when the client's validators match (cargo fails on a 304 it
- * did not ask for), else 200 with a strong ETag and Last-Modified, gzipped when accepted.
- */
+/** Sends an index file (see {@link indexFileAnswer}), compressing it first when needed. */
 function sendIndexFile(
   request: FastifyRequest,
   reply: FastifyReply,
   { file, outcome, gzip }: IndexResponse,
 ): FastifyReply | Promise<FastifyReply> {
   recordOutcome(request, outcome);
-  reply
-    .header('content-type', 'text/plain; charset=utf-8')
-    .header('cache-control', 'no-cache')
-    .header('vary', 'Accept-Encoding')
-    .header('last-modified', file.lastModified)
-    .header('x-cache-status', cacheStatusHeader(outcome));
-  if (outcome === 'stale') reply.header('x-cargo-cacher-stale', 'upstream unreachable');
   // Only gzip needs an await (the first time per file); the identity answer goes out at once.
-  if (!acceptsGzip(request.headers['accept-encoding'])) return sendBody(request, reply, file);
+  if (!acceptsGzip(request.headers['accept-encoding'])) {
+    return sendAnswer(reply, indexFileAnswer(file, outcome, request.headers, undefined));
+  }
   return gzip.compress(file.etag, file.body).then((compressed) => {
-    return sendBody(request, reply, file, compressed);
+    return sendAnswer(reply, indexFileAnswer(file, outcome, request.headers, compressed));
   });
 }
 
-/** Sets the validator and sends the body, or a 304 when the client's validators match. */
-function sendBody(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  file: IndexFile,
-  compressed?: Buffer,
-): FastifyReply {
-  const etag = compressed ? gzipEtag(file.etag) : file.etag;
-  reply.header('etag', etag);
-  if (isNotModified(request.headers, etag, file.lastModified)) {
-    return reply.code(304).send();
-  }
-  if (compressed) return reply.header('content-encoding', 'gzip').send(compressed);
-  return reply.send(file.body);
+function sendAnswer(reply: FastifyReply, answer: IndexAnswer): FastifyReply {
+  reply.code(answer.status).headers(answer.headers);
+  return answer.body ? reply.send(answer.body) : reply.send();
 }
