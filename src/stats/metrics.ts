@@ -12,9 +12,9 @@ import type { VerifyReport } from '../jobs/verify.ts';
 import type { FinishedRequest } from '../server/app.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { VERSION } from '../version.ts';
-import { bytesSavedBy } from './batch.ts';
 import type { CacheSize } from './cache-size.ts';
 import type { JobsSource } from './jobs-source.ts';
+import { DURATION_BUCKETS, RequestMetrics } from './request-metrics.ts';
 import type { GitStatusSource } from './summary.ts';
 
 /** What the scrape-time gauges read. */
@@ -26,13 +26,10 @@ export interface MetricsSources {
   now?: () => number;
 }
 
-/** Seconds: from a memory hit (~1 ms) to a large crate over a slow link. */
-const DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-
 /** The metrics of one instance. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #request: ReturnType<typeof requestMetrics>;
+  readonly #request: RequestMetrics;
   readonly #upstream: ReturnType<typeof upstreamMetrics>;
   readonly #upkeep: ReturnType<typeof upkeepMetrics>;
 
@@ -45,7 +42,7 @@ export class Metrics {
       labelNames: ['version'],
       registers,
     }).set({ version: VERSION }, 1);
-    this.#request = requestMetrics(registers);
+    this.#request = new RequestMetrics(registers);
     this.#upstream = upstreamMetrics(registers);
     this.#upkeep = upkeepMetrics(registers);
     registerGauges(registers, sources);
@@ -53,14 +50,7 @@ export class Metrics {
 
   /** The request observer. */
   readonly observeRequest = (record: FinishedRequest): void => {
-    const { kind } = record;
-    const m = this.#request;
-    m.requests.inc({ kind, outcome: record.outcome ?? 'none' });
-    m.duration.observe({ kind }, record.durationMs / 1000);
-    m.ttfb.observe({ kind }, (record.ttfbMs ?? record.durationMs) / 1000);
-    m.sent.inc({ kind }, record.bytesSent);
-    m.fromUpstream.inc({ kind }, record.upstreamBytes);
-    m.saved.inc({ kind }, bytesSavedBy(record));
+    this.#request.observe(record);
   };
 
   /** The upstream observer. */
@@ -99,43 +89,6 @@ export class Metrics {
   get contentType(): string {
     return this.registry.contentType;
   }
-}
-
-/** Counters and histograms fed by the request observer. */
-function requestMetrics(registers: Registry[]) {
-  return {
-    requests: new Counter({
-      name: 'cargo_cacher_requests_total',
-      help: 'Requests answered, by route kind and cache outcome.',
-      labelNames: ['kind', 'outcome'],
-      registers,
-    }),
-    duration: new Histogram({
-      name: 'cargo_cacher_request_duration_seconds',
-      help: 'Time from request to the last byte of the response.',
-      labelNames: ['kind'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
-    ttfb: new Histogram({
-      name: 'cargo_cacher_time_to_first_byte_seconds',
-      help: 'Time from request to the response headers.',
-      labelNames: ['kind'],
-      buckets: DURATION_BUCKETS,
-      registers,
-    }),
-    sent: bytesCounter('sent', 'Response bytes sent to clients.', registers),
-    fromUpstream: bytesCounter(
-      'upstream',
-      'Bytes fetched from upstream to answer requests.',
-      registers,
-    ),
-    saved: bytesCounter(
-      'saved',
-      'Bytes served from the cache that did not come from upstream.',
-      registers,
-    ),
-  };
 }
 
 /** Counters and histograms fed by the upstream observer. */
@@ -189,15 +142,6 @@ function upkeepMetrics(registers: Registry[]) {
       registers,
     }),
   };
-}
-
-function bytesCounter(what: string, help: string, registers: Registry[]): Counter<'kind'> {
-  return new Counter({
-    name: `cargo_cacher_${what}_bytes_total`,
-    help,
-    labelNames: ['kind'],
-    registers,
-  });
 }
 
 /** Gauges whose values are read from the instance when scraped. */
