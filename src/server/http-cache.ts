@@ -21,6 +21,8 @@ export function isNotModified(
 ): boolean {
   const ifNoneMatch = headers['if-none-match'];
   if (ifNoneMatch !== undefined) {
+    // What cargo sends: the ETag it got, unchanged. The parsing below handles lists and W/.
+    if (ifNoneMatch === etag) return true;
     if (ifNoneMatch.trim() === '*') return true;
     const wanted = opaque(etag);
     return ifNoneMatch.split(',').some((tag) => opaque(tag) === wanted);

@@ -72,11 +72,16 @@ describe('the fast path for hot index files', () => {
     assert.equal(record?.url, `/index/${PATH}`);
   });
 
-  test('answers 304 only when the client validators match', async () => {
+  test('answers 304, with validators only, when the client validators match', async () => {
     const file = hot.get(PATH) as IndexFile;
     const same = await httpGet(`${base}/index/${PATH}`, { 'if-none-match': file.etag });
     assert.equal(same.status, 304);
     assert.equal(same.body.length, 0);
+    // RFC 9110 §15.4.5: the validators and caching fields, no representation metadata.
+    assert.equal(same.headers.etag, file.etag);
+    assert.equal(same.headers['cache-control'], 'no-cache');
+    assert.equal(same.headers['content-type'], undefined);
+    assert.equal(same.headers['last-modified'], undefined);
     const other = await httpGet(`${base}/index/${PATH}`, { 'if-none-match': '"other"' });
     assert.equal(other.status, 200);
     assert.deepEqual(

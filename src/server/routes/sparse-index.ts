@@ -80,11 +80,11 @@ export function indexFileAnswer(
   compressed: Buffer | undefined,
 ): IndexAnswer {
   const etag = compressed ? gzipEtag(file.etag) : file.etag;
+  // RFC 9110 §15.4.5: a 304 carries the validators and caching fields a 200 would, and no other
+  // representation metadata (Content-Type, and Last-Modified next to an ETag).
   const headers: Record<string, string> = {
-    'content-type': 'text/plain; charset=utf-8',
     'cache-control': 'no-cache',
     vary: 'Accept-Encoding',
-    'last-modified': file.lastModified,
     'x-cache-status': cacheStatusHeader(outcome),
     etag,
   };
@@ -93,6 +93,8 @@ export function indexFileAnswer(
     return { status: 304, headers, body: undefined };
   }
   const body = compressed ?? file.body;
+  headers['content-type'] = 'text/plain; charset=utf-8';
+  headers['last-modified'] = file.lastModified;
   if (compressed) headers['content-encoding'] = 'gzip';
   headers['content-length'] = String(body.length);
   return { status: 200, headers, body };
