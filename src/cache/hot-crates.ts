@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { LruMap } from './lru.ts';
 
@@ -57,12 +56,11 @@ export class HotCrates {
   }
 
   /**
-   * Reads an opened crate whole and holds it when its sha256 matches `checksum`. Returns the
-   * bytes either way (a mismatch is served as it is, as the stream would have been: cargo
-   * checks the sha256 itself, and storage verification deals with the file).
+   * Holds a crate read whole when its sha256 matches `checksum`, and returns the bytes either
+   * way (a mismatch is served as it is, as a stream would have been: cargo checks the sha256
+   * itself, and storage verification deals with the file).
    */
-  async take(key: string, stream: Readable, checksum: string): Promise<Buffer> {
-    const body = await buffer(stream);
+  keep(key: string, body: Buffer, checksum: string): Buffer {
     if (createHash('sha256').update(body).digest('hex') === checksum) {
       this.#entries.set(key, { body, checksum });
     }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { evictOnChange, HotCrates } from '../../src/cache/hot-crates.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
@@ -13,14 +12,14 @@ const SHA = createHash('sha256').update(BODY).digest('hex');
 describe('HotCrates', () => {
   test('holds a crate whose sha256 matches, and returns the bytes', async () => {
     const hot = new HotCrates();
-    const body = await hot.take(KEY, Readable.from([BODY]), SHA);
+    const body = hot.keep(KEY, BODY, SHA);
     assert.deepEqual(body, BODY);
     assert.deepEqual(hot.get(KEY), { body: BODY, checksum: SHA });
   });
 
   test('serves but never holds bytes that fail verification', async () => {
     const hot = new HotCrates();
-    const body = await hot.take(KEY, Readable.from([BODY]), '0'.repeat(64));
+    const body = hot.keep(KEY, BODY, '0'.repeat(64));
     assert.deepEqual(body, BODY);
     assert.equal(hot.get(KEY), undefined);
   });
@@ -31,8 +30,8 @@ describe('HotCrates', () => {
     assert.equal(hot.accepts(21), false);
     assert.equal(hot.accepts(undefined), false);
     const big = new HotCrates(BODY.length + 256, 1024);
-    await big.take('a', Readable.from([BODY]), SHA);
-    await big.take('b', Readable.from([BODY]), SHA);
+    big.keep('a', BODY, SHA);
+    big.keep('b', BODY, SHA);
     assert.equal(big.get('a'), undefined, 'the older copy made room');
     assert.ok(big.get('b'));
   });
@@ -46,11 +45,11 @@ describe('HotCrates', () => {
     const store = evictOnChange(raw, hot);
     assert.equal(store.location, raw.location, 'other members pass through');
     await store.put(KEY, BODY);
-    await hot.take(KEY, Readable.from([BODY]), SHA);
+    hot.keep(KEY, BODY, SHA);
     await store.delete(KEY);
     assert.equal(hot.get(KEY), undefined, 'deleted');
     assert.equal(await raw.stat(KEY), undefined);
-    await hot.take(KEY, Readable.from([BODY]), SHA);
+    hot.keep(KEY, BODY, SHA);
     await store.put(KEY, BODY);
     assert.equal(hot.get(KEY), undefined, 'replaced');
     assert.equal((await store.stat(KEY))?.size, BODY.length);
