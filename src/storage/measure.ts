@@ -25,6 +25,14 @@ export function createMeasure(maxBytes = Number.POSITIVE_INFINITY) {
   return { transform, result: (): PutResult => ({ size, sha256: hash.digest('hex') }) };
 }
 
+/** What {@link createMeasure} gives for a body already in memory, with the same size limit. */
+export function measureBuffer(body: Buffer, maxBytes = Number.POSITIVE_INFINITY): PutResult {
+  if (body.length > maxBytes) {
+    throw Errors.CARGO_CACHER_BODY_TOO_LARGE(`body exceeds ${maxBytes} bytes`);
+  }
+  return { size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+}
+
 /** Throws `CARGO_CACHER_CHECKSUM_MISMATCH` unless the stored bytes hash as expected. */
 export function checkExpectedSha256(result: PutResult, options: PutOptions): void {
   if (options.expectedSha256 !== undefined && result.sha256 !== options.expectedSha256) {
