@@ -133,4 +133,34 @@ describe('cargo through the sparse index', () => {
     assert.ok(upgrades.length > 0, 'cargo asked to upgrade to h2c');
     assert.ok(upgrades.every((value) => value === 'h2c'));
   });
+
+  test('over plain HTTP with cargo defaults, cold crates download on two connections', async (t) => {
+    if (!(await cargoAvailable(t))) return;
+    // Twelve crates that are slow to come from upstream. cargo (curl) opens its second
+    // connection only when a queued download finds the first with a response under way, which
+    // a miss answered as headers, then body, shows (routes/crates.ts).
+    const specs = Array.from({ length: 12 }, (_, i) => ({ name: `par-${i}`, version: '1.0.0' }));
+    const upstream = await startFakeUpstream({ crates: specs });
+    t.after(() => upstream.close());
+    const proxy = await startProxy({ upstream });
+    t.after(() => proxy.close());
+    const made = await makeCargoSandbox({
+      registry: proxy.sparseRegistry,
+      deps: Object.fromEntries(specs.map((spec) => [spec.name, '1'])),
+    });
+    t.after(() => made.remove());
+    delete made.env.CARGO_HTTP_MULTIPLEXING;
+    await made.cargo(['generate-lockfile']);
+    upstream.setFault({ kind: 'slow', delayMs: 40 }, 'crate');
+    let connections = 0;
+    proxy.app.server.on('connection', () => {
+      connections++;
+    });
+    await made.cargo(['fetch']);
+    assert.equal(
+      upstream.count((request) => request.path.endsWith('/download')),
+      12,
+    );
+    assert.ok(connections >= 2, `cargo used ${connections} connection(s) for the downloads`);
+  });
 });
