@@ -81,7 +81,7 @@ function nginxConfig(dir: string, port: number, site: NginxSite): string {
   const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
     .map((name) => `  ${name}_temp_path ${join(dir, `${name}_temp`)};`)
     .join('\n');
-  const server = site.kind === 'static' ? staticServer(site) : cacheServer(dir, port, site);
+  const server = site.kind === 'static' ? staticServer(site) : cacheServer(dir, site);
   return `worker_processes 1;
 pid ${join(dir, 'nginx.pid')};
 error_log ${join(dir, 'logs', 'error.log')} warn;
@@ -130,8 +130,10 @@ function staticServer(site: { storageDir: string; indexRoot: string }): SiteConf
  * `proxy_cache` for the index (60 s, revalidated with the upstream's ETag) and for downloads
  * (a year: they never change), with `proxy_cache_lock` so a stampede makes one upstream fetch.
  */
-function cacheServer(dir: string, port: number, site: { upstream: string }): SiteConfig {
-  const dl = `http://127.0.0.1:${port}/dl`;
+function cacheServer(dir: string, site: { upstream: string }): SiteConfig {
+  // From the Host header, as cargo-cacher does: cargo may reach nginx through a relay
+  // (bench/lib/link.ts), and downloads must go the same way.
+  const dl = 'http://$http_host/dl';
   const proxy = `proxy_pass ${site.upstream};
       proxy_http_version 1.1;
       proxy_set_header Connection "";

@@ -21,6 +21,8 @@ export interface BenchSettings {
   maxVersions: number;
   /** Latency the test upstream adds to each request, ms. */
   upstreamLatencyMs: number;
+  /** Round-trip time of the link between cargo and the cache for the warm runs over a link, ms. */
+  linkRttMs: number;
   stampedeClients: number;
   stampedeCrateBytes: number;
   memoryConnections: number;
@@ -61,6 +63,7 @@ export function loadSettings(): BenchSettings {
     treeCrates: numberFromEnv('BENCH_TREE', quick ? 60 : 300),
     maxVersions: numberFromEnv('BENCH_MAX_VERSIONS', quick ? 8 : 30),
     upstreamLatencyMs: numberFromEnv('BENCH_LATENCY_MS', 20),
+    linkRttMs: numberFromEnv('BENCH_LINK_MS', 10),
     stampedeClients: 200,
     stampedeCrateBytes: 5 * MB,
     memoryConnections: 256,
