@@ -48,6 +48,8 @@ describe('the fast path for hot index files', () => {
     hot.clear();
     hot.set(PATH, createIndexFile(BODY, {}, Date.now()));
     hot.set(SMALL_PATH, createIndexFile(Buffer.from('{"name":"sml"}\n'), {}, Date.now()));
+    // The index cache holds upstream's config.json too; only its own route may serve it.
+    hot.set('config.json', createIndexFile(Buffer.from('{"dl":"x"}'), {}, Date.now()));
     finished.length = 0;
     deps.tokens = undefined;
     deps.closing = () => false;

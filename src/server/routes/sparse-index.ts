@@ -57,7 +57,8 @@ function hotLookup(file: IndexFile): IndexLookup {
  * `fa%2Fke%2Ffake-a` must not name `fa/ke/fake-a`.
  */
 export function rawIndexPath(url: string): string {
-  return (url.split('?')[0] ?? '').slice('/index/'.length);
+  const query = url.indexOf('?');
+  return url.slice('/index/'.length, query < 0 ? url.length : query);
 }
 
 /** What answers a request for an index file. */
