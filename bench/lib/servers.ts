@@ -1,8 +1,8 @@
 /**
  * @module
  * The servers under test, each a child process on its own free port: cargo-cacher (the compiled
- * build through `bin/cargo-cacher`, as `npm start` runs it) and nginx (config written into a temp dir,
- * run in the foreground with `-p <dir> -c <conf> -g 'daemon off;'`).
+ * build through its launcher `bin/cargo-cacher`, as `npm start` runs it) and nginx (config
+ * written into a temp dir, run in the foreground with `-p <dir> -c <conf> -g 'daemon off;'`).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { freePort, nginxBinary } from './system.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(REPO, 'bin', 'cargo-cacher');
+const MAIN = join(REPO, 'dist', 'cli', 'main.js');
 
 /** A server child and where it listens. */
 export interface Server {
@@ -31,7 +32,7 @@ export interface ProxyLaunch {
   tls?: TestCertificates;
   /** Extra CLI arguments (`-a -g <repo> -t 16`). */
   args?: string[];
-  /** Extra node arguments (`--cpu-prof`). */
+  /** Node flags for profiling (`--cpu-prof`): node runs the compiled CLI without the launcher. */
   nodeArgs?: string[];
 }
 
@@ -41,10 +42,12 @@ export async function startCacher(launch: ProxyLaunch): Promise<Server> {
   const args = ['-p', String(port), '--listen', '127.0.0.1', '-i', launch.storageDir];
   args.push('-s', launch.sparse, ...(launch.args ?? ['--no-git']));
   if (launch.tls) args.push('--tls-cert', launch.tls.certFile, '--tls-key', launch.tls.keyFile);
-  const child = startChild(process.execPath, [...(launch.nodeArgs ?? []), BIN, ...args], {
-    cwd: REPO,
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
+  // The launcher execs node itself, so the pid is node's. Profiling flags (`--cpu-prof` is not
+  // allowed in NODE_OPTIONS) start the compiled CLI with node directly instead.
+  const env = { ...process.env, NODE_ENV: 'production' };
+  const child = launch.nodeArgs
+    ? startChild(process.execPath, [...launch.nodeArgs, MAIN, ...args], { cwd: REPO, env })
+    : startChild(BIN, args, { cwd: REPO, env });
   await waitForPort(port, child);
   const scheme = launch.tls ? 'https' : 'http';
   return {
