@@ -4,7 +4,7 @@
  * upstream, verifying the sha256 against the index before anything is stored or served.
  */
 import type { Readable } from 'node:stream';
-import { Errors } from '../errors.ts';
+import { Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { type CrateId, crateKey, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
@@ -13,11 +13,11 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import type { UpstreamGuard } from '../upstream/failover.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
 import { downloadAndStore, openPassThrough } from './crate-sources.ts';
-import type { DiskFullGuard } from './disk-full.ts';
 import type { IndexCache } from './index-cache.ts';
 import { LruMap } from './lru.ts';
 import type { RegistryConfigService } from './registry-config-service.ts';
 import { SingleFlight } from './single-flight.ts';
+import type { NotStoredReason, StorageWriteGuard } from './storage-guard.ts';
 
 /** What {@link CrateCache} needs. */
 export interface CrateCacheDeps {
@@ -30,8 +30,8 @@ export interface CrateCacheDeps {
   log: AppLogger;
   /** Retries, failover over `-u a,b` and circuit breakers. */
   guard?: UpstreamGuard;
-  /** When the disk is full, crates are passed through (verified) instead of stored. */
-  diskFull?: DiskFullGuard;
+  /** While storage takes no writes, crates are passed through (verified) instead of stored. */
+  storageGuard?: StorageWriteGuard;
 }
 
 /** A crate ready to stream, with how it was obtained. */
@@ -42,8 +42,8 @@ export interface CrateLookup {
   checksum: string | undefined;
   outcome: 'hit' | 'miss';
   upstreamBytes: number;
-  /** True when the crate was passed through from upstream without being stored (disk full). */
-  passThrough?: boolean;
+  /** Set when the crate was passed through from upstream without being stored: why not. */
+  notStored?: NotStoredReason;
 }
 
 /** The crate download cache. */
@@ -73,7 +73,7 @@ export class CrateCache {
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
       );
     }
-    if (this.#deps.diskFull?.full) return this.#passThrough(id);
+    if (this.#deps.storageGuard?.blocked) return this.#passThrough(id);
     let fetched: { checksum: string; upstreamBytes: number };
     // Only the request that started the download counts its bytes as fetched upstream; the
     // others joined it and cost upstream nothing.
@@ -84,8 +84,11 @@ export class CrateCache {
         return this.#fetch(id);
       });
     } catch (err) {
-      // The body went into the failed write: download it again, straight to the client.
-      if (this.#deps.diskFull?.report(err, crateLabel(id))) return this.#passThrough(id);
+      // The body went into a write that storage refused (the store's caller told the guard, so
+      // it blocks storing now): download it again, straight to the client.
+      if (isCacherError(err, 'CARGO_CACHER_STORAGE') && this.#deps.storageGuard?.blocked) {
+        return this.#passThrough(id);
+      }
       throw err;
     }
     const blob = await this.#deps.store.open(key);
@@ -154,7 +157,7 @@ export class CrateCache {
       checksum: entry.checksum,
       outcome: 'miss',
       upstreamBytes: body.size ?? 0,
-      passThrough: true,
+      notStored: this.#deps.storageGuard?.reason ?? 'storage not writable',
     };
   }
 

@@ -2,8 +2,9 @@
  * @module
  * Getting one `.crate` from upstream: from the first of the equivalent download sources (`-u
  * a,b`, else the `dl` of upstream's config.json) that delivers bytes whose sha256 equals the
- * index `cksum`. Normally the bytes are stored first and served from storage; when the disk is
- * full they are passed through to the client, still verified (see {@link createVerifyingStream}).
+ * index `cksum`. Normally the bytes are stored first and served from storage; when storage takes
+ * no writes (full, read-only, refused) they are passed through to the client, still verified (see
+ * {@link createVerifyingStream}).
  */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,8 +17,12 @@ import type { BlobStore } from '../storage/blob-store.ts';
 import { openCrateDownload, openCrateResponse } from '../upstream/crate-download.ts';
 import type { UpstreamGuard } from '../upstream/failover.ts';
 import { type HttpClient, headerValue, upstreamFailure } from '../upstream/http-client.ts';
-import { createVerifyingStream, type DiskFullGuard } from './disk-full.ts';
 import type { RegistryConfigService } from './registry-config-service.ts';
+import {
+  classifyWriteFailure,
+  createVerifyingStream,
+  type StorageWriteGuard,
+} from './storage-guard.ts';
 
 /** What the download functions need. */
 export interface CrateSourceDeps {
@@ -28,7 +33,8 @@ export interface CrateSourceDeps {
   log: AppLogger;
   /** Retries, failover and circuit breakers; without it, one try on the first source. */
   guard?: UpstreamGuard;
-  diskFull?: DiskFullGuard;
+  /** Told of every crate store, failed or not, and of every pass-through. */
+  storageGuard?: StorageWriteGuard;
 }
 
 /** A crate body passed through without being stored. */
@@ -51,11 +57,13 @@ export async function downloadAndStore(
         expectedSha256: entry.checksum,
         maxBytes: deps.maxCrateBytes,
       });
-      deps.diskFull?.stored();
+      deps.storageGuard?.stored();
       deps.log.info({ crate: crateLabel(id), bytes: stored.size }, 'cached crate');
       return { checksum: entry.checksum, upstreamBytes: stored.size };
     } catch (err) {
       body.destroy();
+      // Before the error travels on: the crate cache passes the crate through once it is told.
+      deps.storageGuard?.report(err, crateKey(id));
       throw describeStoreFailure(deps, id, url, err);
     }
   });
@@ -78,7 +86,7 @@ export async function openPassThrough(
     pipeline(response.body, verify).catch((err: unknown) => {
       deps.log.debug({ err, crate: crateLabel(id) }, 'pass-through download ended early');
     });
-    deps.diskFull?.passedThrough(crateLabel(id));
+    deps.storageGuard?.passedThrough();
     const length = Number(headerValue(response.headers, 'content-length'));
     return { stream: verify, size: Number.isSafeInteger(length) ? length : undefined };
   });
@@ -96,9 +104,6 @@ async function runOnSources<T>(
   return deps.guard.run(urls, task);
 }
 
-/** Errors that come from our own disk, not from upstream. */
-const STORAGE_ERRNOS = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS', 'EIO', 'EMFILE']);
-
 function describeStoreFailure(
   deps: CrateSourceDeps,
   id: CrateId,
@@ -111,8 +116,12 @@ function describeStoreFailure(
       `${crateLabel(id)} from ${url} is larger than the crate size limit (--max-crate-size); not cached`,
     );
   }
-  if (code !== undefined && STORAGE_ERRNOS.has(code)) {
-    return Errors.CARGO_CACHER_STORAGE(`cannot store ${crateLabel(id)}: ${code}`, { cause: err });
+  // Our own storage refused it, not upstream (object storage already says so itself).
+  const refused = classifyWriteFailure(err);
+  if (refused && code !== Errors.CARGO_CACHER_STORAGE.code) {
+    return Errors.CARGO_CACHER_STORAGE(`cannot store ${crateLabel(id)}: ${refused.code}`, {
+      cause: err,
+    });
   }
   if (code === 'CARGO_CACHER_CHECKSUM_MISMATCH') {
     return Errors.CARGO_CACHER_CHECKSUM_MISMATCH(

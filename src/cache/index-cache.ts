@@ -8,7 +8,6 @@ import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { FetchOptions, IndexFetch, Validators } from '../upstream/sparse-index.ts';
-import type { DiskFullGuard } from './disk-full.ts';
 import {
   createIndexFile,
   decodeIndexRecord,
@@ -17,6 +16,7 @@ import {
 } from './index-record.ts';
 import { LruMap } from './lru.ts';
 import { SingleFlight } from './single-flight.ts';
+import type { StorageWriteGuard } from './storage-guard.ts';
 
 /** Where index files come from: the upstream sparse index, or the git mirror (later). */
 export interface IndexSource {
@@ -40,8 +40,8 @@ export interface IndexCacheDeps {
   ttlMs: number;
   offline: boolean;
   log: AppLogger;
-  /** Logs a full disk once per minute instead of once per index file. */
-  diskFull?: DiskFullGuard;
+  /** Logs storage that takes no writes once per minute instead of once per index file. */
+  storageGuard?: StorageWriteGuard;
   now?: () => number;
 }
 
@@ -160,7 +160,7 @@ export class IndexCache {
       await this.#deps.store.put(indexKey(path), encodeIndexRecord(file));
     } catch (err) {
       // Serving goes on from memory; the next request tries to store it again.
-      if (!this.#deps.diskFull?.report(err, `index file ${path}`)) {
+      if (!this.#deps.storageGuard?.report(err, indexKey(path))) {
         this.#deps.log.warn({ err, path }, 'could not store index file');
       }
     }

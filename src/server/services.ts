@@ -4,11 +4,11 @@
  * both build instances through here.
  */
 import { CrateCache } from '../cache/crate-cache.ts';
-import { DiskFullGuard } from '../cache/disk-full.ts';
 import { evictOnChange, HotCrates } from '../cache/hot-crates.ts';
 import { IndexCache, type IndexSource } from '../cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from '../cache/index-sources.ts';
 import { RegistryConfigService } from '../cache/registry-config-service.ts';
+import { StorageWriteGuard } from '../cache/storage-guard.ts';
 import type { Config } from '../config.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
 import { JobRegistry } from '../jobs/job.ts';
@@ -46,7 +46,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
   // Everything below deletes and writes through this view, which keeps hotCrates in step.
   const store = evictOnChange(inputs.store, hotCrates);
   const guards = createGuards(inputs);
-  const diskFull = new DiskFullGuard(log, inputs.now);
+  const storageGuard = new StorageWriteGuard(log, inputs.now);
   const source = chooseIndexSource(inputs, guards.index);
   const index = new IndexCache({
     store,
@@ -54,7 +54,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     ttlMs: config.indexTtlMs,
     offline: config.offline,
     log,
-    diskFull,
+    storageGuard,
     ...(inputs.now && { now: inputs.now }),
   });
   const registryConfig = new RegistryConfigService(index, config.crateUpstreams);
@@ -67,7 +67,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     maxCrateBytes: config.maxCrateBytes,
     log,
     guard: guards.crate,
-    diskFull,
+    storageGuard,
   });
   const jobs = new JobRegistry();
   const prefetcher = new Prefetcher({ index, crates, jobs, threads: config.threads, log });
@@ -82,6 +82,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     prefetcher,
     hotCrates,
     circuits: () => guards.index.circuits(),
+    storageHealth: () => storageGuard.health(),
     ...(git && { git }),
   };
 }

@@ -8,39 +8,47 @@ import { createServices } from '../../src/server/services.ts';
 import type { BlobStore, PutOptions } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { createHttpClient } from '../../src/upstream/http-client.ts';
+import { sha256Hex } from '../helpers/crate-pack.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import type { LogLine } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 /**
- * A filesystem store whose disk can be "filled": a put then reads part of its body and fails
- * with ENOSPC, as a write(2) on a full disk does. No root and no tmpfs needed.
+ * A filesystem store whose writes can be made to fail with an errno: a put then reads part of
+ * its body and fails, as a write(2) on a full disk (ENOSPC) or a read-only one (EROFS, EACCES)
+ * does. No root and no tmpfs needed; real permissions are in storage-unwritable.test.ts.
  */
-function fillableStore(inner: BlobStore): BlobStore & { full: boolean } {
-  const state = { full: false };
+function failingStore(inner: BlobStore): BlobStore & { failWith: string | undefined } {
+  const state: { failWith: string | undefined } = { failWith: undefined };
   async function put(key: string, source: Readable | Buffer, options?: PutOptions) {
-    if (!state.full) return inner.put(key, source, options);
+    const code = state.failWith;
+    if (code === undefined) return inner.put(key, source, options);
     if (!Buffer.isBuffer(source)) {
       for await (const _ of source) break;
       source.destroy();
     }
-    throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    const path = `${inner.location}/tmp/0000.tmp`;
+    throw Object.assign(new Error(`${code}: write failed, open '${path}'`), {
+      code,
+      syscall: 'open',
+      path,
+    });
   }
   // A Proxy, not a subclass: the store's private fields need `this` to be the store itself.
   return new Proxy(inner, {
     get(target, property) {
       if (property === 'put') return put;
-      if (property === 'full') return state.full;
+      if (property === 'failWith') return state.failWith;
       const value = Reflect.get(target, property, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
     set(_target, property, value) {
-      if (property !== 'full') return false;
-      state.full = value as boolean;
+      if (property !== 'failWith') return false;
+      state.failWith = value as string | undefined;
       return true;
     },
-  }) as BlobStore & { full: boolean };
+  }) as BlobStore & { failWith: string | undefined };
 }
 
 async function setup(t: TestContext) {
@@ -55,7 +63,7 @@ async function setup(t: TestContext) {
   t.after(() => removeTempDir(dir));
   const inner = new FsBlobStore(dir);
   await inner.init();
-  const store = fillableStore(inner);
+  const store = failingStore(inner);
   const clock = { ms: Date.now() };
   const logs: LogLine[] = [];
   const log = createLogger({
@@ -82,7 +90,7 @@ async function setup(t: TestContext) {
   const { port } = app.server.address() as { port: number };
   const url = (name: string, version: string) =>
     `http://127.0.0.1:${port}/api/v1/crates/${name}/${version}/download`;
-  return { upstream, store, inner, clock, logs, url, deps };
+  return { upstream, store, inner, clock, logs, url, deps, port };
 }
 
 const fullLines = (logs: LogLine[]) => logs.filter((line) => /storage is full/.test(line.msg));
@@ -90,7 +98,7 @@ const fullLines = (logs: LogLine[]) => logs.filter((line) => /storage is full/.t
 describe('disk full', () => {
   test('passes verified crates through, uncached, and logs it once per minute', async (t) => {
     const { upstream, store, inner, logs, url } = await setup(t);
-    store.full = true;
+    store.failWith = 'ENOSPC';
     for (const [name, version] of [
       ['fake-a', '0.1.0'],
       ['fake-b', '0.2.0'],
@@ -108,7 +116,7 @@ describe('disk full', () => {
 
   test('never delivers a whole crate that fails its checksum', async (t) => {
     const { upstream, store, url } = await setup(t);
-    store.full = true;
+    store.failWith = 'ENOSPC';
     assert.equal((await httpGet(url('fake-b', '0.2.0'))).status, 200);
     upstream.setFault({ kind: 'corrupt' }, 'crate');
     const response = await httpGet(url('fake-a', '0.1.0'));
@@ -119,12 +127,12 @@ describe('disk full', () => {
 
   test('stores again once space is back, and says so', async (t) => {
     const { store, clock, logs, url } = await setup(t);
-    store.full = true;
+    store.failWith = 'ENOSPC';
     assert.equal(
       (await httpGet(url('fake-a', '0.1.0'))).headers['x-cargo-cacher-not-stored'],
       'storage full',
     );
-    store.full = false;
+    store.failWith = undefined;
     // Within the minute nothing is stored, so a full disk is not hammered with doomed writes.
     assert.ok((await httpGet(url('fake-a', '0.1.0'))).headers['x-cargo-cacher-not-stored']);
     clock.ms += 61_000;
@@ -133,5 +141,88 @@ describe('disk full', () => {
     assert.equal(stored.headers['x-cargo-cacher-not-stored'], undefined);
     assert.equal((await httpGet(url('fake-a', '0.1.0'))).headers['x-cache-status'], 'HIT');
     assert.ok(logs.some((line) => /storage has space again/.test(line.msg)));
+  });
+});
+
+const unwritableLines = (logs: LogLine[]) =>
+  logs.filter((line) => /storage not writable/.test(line.msg));
+
+describe('storage not writable', () => {
+  test('passes verified crates through with the reason, logged once with errno and key', async (t) => {
+    const { upstream, store, inner, logs, url, deps } = await setup(t);
+    store.failWith = 'EACCES';
+    for (const [name, version] of [
+      ['fake-a', '0.1.0'],
+      ['fake-b', '0.2.0'],
+      ['fake-a', '0.1.0'],
+    ] as const) {
+      const response = await httpGet(url(name, version));
+      assert.equal(response.status, 200, response.body.toString());
+      assert.equal(response.headers['x-cargo-cacher-not-stored'], 'storage not writable');
+      assert.equal(sha256Hex(response.body), upstream.crate(name, version).checksum);
+    }
+    assert.equal(await inner.stat('crates/fa/ke/fake-a/fake-a-0.1.0.crate'), undefined);
+    assert.equal(unwritableLines(logs).length, 1, 'one line, not one per request');
+    const [line] = unwritableLines(logs);
+    // The first write refused is the index file of fake-a, stored before its crate is fetched.
+    assert.match(
+      line?.msg ?? '',
+      /^storage not writable \(EACCES storing index\/fa\/ke\/fake-a at /,
+    );
+    assert.equal(fullLines(logs).length, 0, 'a full disk keeps its own wording');
+    const health = deps.storageHealth?.();
+    assert.equal(health?.writable, false);
+    assert.match(
+      health?.problem ?? '',
+      /^storage not writable: EACCES storing index\/fa\/ke\/fake-[ab] at /,
+    );
+  });
+
+  test('index files that cannot be stored are still served', async (t) => {
+    const { upstream, store, inner, port } = await setup(t);
+    store.failWith = 'EROFS';
+    const response = await httpGet(`http://127.0.0.1:${port}/index/fa/ke/fake-a`);
+    assert.equal(response.status, 200);
+    assert.ok(response.body.toString().includes(upstream.crate('fake-a', '0.1.0').indexLine));
+    assert.equal(await inner.stat('index/fa/ke/fake-a'), undefined);
+  });
+
+  test('a crate whose store fails names the crate key, and a store after the minute ends it', async (t) => {
+    const { upstream, store, inner, clock, logs, url, deps, port } = await setup(t);
+    // The index files are stored first, so the crate's own write is the one refused.
+    for (const path of ['config.json', 'fa/ke/fake-a']) {
+      assert.equal((await httpGet(`http://127.0.0.1:${port}/index/${path}`)).status, 200);
+    }
+    store.failWith = 'EPERM';
+    const passed = await httpGet(url('fake-a', '0.1.0'));
+    assert.equal(passed.status, 200);
+    assert.equal(passed.headers['x-cargo-cacher-not-stored'], 'storage not writable');
+    assert.equal(sha256Hex(passed.body), upstream.crate('fake-a', '0.1.0').checksum);
+    assert.match(
+      unwritableLines(logs)[0]?.msg ?? '',
+      /^storage not writable \(EPERM storing crates\/fa\/ke\/fake-a\/fake-a-0\.1\.0\.crate at /,
+    );
+    store.failWith = undefined;
+    // Within the minute nothing is stored: a refusing store is not hammered with doomed writes.
+    const downloads = upstream.count('/dl/');
+    assert.ok((await httpGet(url('fake-a', '0.1.0'))).headers['x-cargo-cacher-not-stored']);
+    assert.equal(upstream.count('/dl/'), downloads + 1, 'passed through: one download');
+    assert.equal(deps.storageHealth?.().writable, false);
+    clock.ms += 61_000;
+    const stored = await httpGet(url('fake-a', '0.1.0'));
+    assert.equal(stored.headers['x-cache-status'], 'MISS');
+    assert.equal(stored.headers['x-cargo-cacher-not-stored'], undefined);
+    assert.ok(await inner.stat('crates/fa/ke/fake-a/fake-a-0.1.0.crate'));
+    assert.equal((await httpGet(url('fake-a', '0.1.0'))).headers['x-cache-status'], 'HIT');
+    assert.deepEqual(deps.storageHealth?.(), { writable: true });
+    assert.ok(logs.some((line) => /storage takes writes again/.test(line.msg)));
+  });
+
+  test('/health says the storage is not writable', async (t) => {
+    const { store, url, port } = await setup(t);
+    store.failWith = 'EACCES';
+    assert.equal((await httpGet(url('fake-a', '0.1.0'))).status, 200);
+    const health = await httpGet(`http://127.0.0.1:${port}/health`);
+    assert.ok(health.body.toString().includes('storage not writable'), health.body.toString());
   });
 });

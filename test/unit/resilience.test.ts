@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, test } from 'node:test';
-import { createVerifyingStream, isDiskFull } from '../../src/cache/disk-full.ts';
+import { createVerifyingStream } from '../../src/cache/storage-guard.ts';
 import { Errors, isCacherError } from '../../src/errors.ts';
 import { createLogger } from '../../src/logger.ts';
 import { CircuitBreakers } from '../../src/upstream/circuit-breaker.ts';
@@ -160,7 +160,7 @@ describe('UpstreamGuard', () => {
   });
 });
 
-describe('Retry-After, disk full, verified pass-through', () => {
+describe('Retry-After, verified pass-through', () => {
   test('parses seconds and HTTP dates', () => {
     assert.equal(parseRetryAfter('7'), 7);
     assert.equal(
@@ -169,12 +169,6 @@ describe('Retry-After, disk full, verified pass-through', () => {
     );
     assert.equal(parseRetryAfter('soon'), undefined);
     assert.equal(parseRetryAfter(undefined), undefined);
-  });
-
-  test('recognises ENOSPC and EDQUOT, also as a cause', () => {
-    assert.ok(isDiskFull({ code: 'ENOSPC' }));
-    assert.ok(isDiskFull(Errors.CARGO_CACHER_STORAGE('x', { cause: { code: 'EDQUOT' } })));
-    assert.ok(!isDiskFull({ code: 'EACCES' }));
   });
 
   const body = Buffer.from('x'.repeat(100_000));

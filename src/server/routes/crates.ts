@@ -43,12 +43,12 @@ export function registerCrateRoutes(app: FastifyInstance, services: AppServices)
       }
       const found = await services.crates.open({ name, version });
       recordOutcome(request, found.outcome, { crate, upstreamBytes: found.upstreamBytes });
-      if (found.passThrough) reply.header('x-cargo-cacher-not-stored', 'storage full');
+      if (found.notStored) reply.header('x-cargo-cacher-not-stored', found.notStored);
       const { blob, checksum } = found;
       const served = { checksum, outcome: found.outcome, size: blob.size };
       // A small crate is read whole and kept; a 304 needs no body at all.
       const wanted = !checksum || !isNotModified(request.headers, etagOf(checksum), undefined);
-      if (hotCrates && checksum && wanted && !found.passThrough && hotCrates.accepts(blob.size)) {
+      if (hotCrates && checksum && wanted && !found.notStored && hotCrates.accepts(blob.size)) {
         // Read whole into one buffer of the file's size (no chunks to copy and free: they left
         // the process's heap fragmented, measured as tens of MB of resident memory).
         const body = await services.store.read(key);
