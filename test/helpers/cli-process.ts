@@ -39,13 +39,17 @@ export interface CliOptions {
   timeoutMs?: number;
   /** Open an IPC channel (for a probe loaded with `nodeArgs` to report through). */
   ipc?: boolean;
+  /** A program (and its arguments) that runs `node` for us, e.g. `setpriv` to drop root. */
+  wrapper?: string[];
 }
 
 /** Starts `cargo-cacher <args>` listening on 127.0.0.1 port 0 and waits until it listens. */
 export async function startCli(args: string[], options: CliOptions = {}): Promise<CliProcess> {
+  const [program, ...programArgs] = [...(options.wrapper ?? []), process.execPath];
   const child = spawn(
-    process.execPath,
+    program as string,
     [
+      ...programArgs,
       ...(options.nodeArgs ?? []),
       '--import',
       TSX,

@@ -178,13 +178,21 @@ describe('storage not writable', () => {
     );
   });
 
-  test('index files that cannot be stored are still served', async (t) => {
-    const { upstream, store, inner, port } = await setup(t);
+  test('index files that cannot be stored are still served, and the guard hears of it', async (t) => {
+    const { upstream, store, inner, port, logs, deps } = await setup(t);
     store.failWith = 'EROFS';
-    const response = await httpGet(`http://127.0.0.1:${port}/index/fa/ke/fake-a`);
-    assert.equal(response.status, 200);
-    assert.ok(response.body.toString().includes(upstream.crate('fake-a', '0.1.0').indexLine));
+    for (let i = 0; i < 2; i++) {
+      const response = await httpGet(`http://127.0.0.1:${port}/index/fa/ke/fake-a`);
+      assert.equal(response.status, 200);
+      assert.ok(response.body.toString().includes(upstream.crate('fake-a', '0.1.0').indexLine));
+    }
     assert.equal(await inner.stat('index/fa/ke/fake-a'), undefined);
+    assert.equal(unwritableLines(logs).length, 1);
+    assert.match(
+      unwritableLines(logs)[0]?.msg ?? '',
+      /^storage not writable \(EROFS storing index\/fa\/ke\/fake-a /,
+    );
+    assert.equal(deps.storageHealth?.().writable, false);
   });
 
   test('a crate whose store fails names the crate key, and a store after the minute ends it', async (t) => {
