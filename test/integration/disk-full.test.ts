@@ -1,17 +1,21 @@
 import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
+import { type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { buildConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApp } from '../../src/server/app.ts';
 import { createServices } from '../../src/server/services.ts';
 import type { BlobStore, PutOptions } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
+import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
+import { createS3Client } from '../../src/storage/s3-client.ts';
 import { createHttpClient } from '../../src/upstream/http-client.ts';
 import { sha256Hex } from '../helpers/crate-pack.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import type { LogLine } from '../helpers/proxy.ts';
+import { startS3 } from '../helpers/s3.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
 /**
@@ -51,7 +55,39 @@ function failingStore(inner: BlobStore): BlobStore & { failWith: string | undefi
   }) as BlobStore & { failWith: string | undefined };
 }
 
-async function setup(t: TestContext) {
+/** Commands that write objects: a bucket policy denying writes refuses exactly these. */
+const S3_WRITES = new Set([
+  'PutObjectCommand',
+  'CopyObjectCommand',
+  'CreateMultipartUploadCommand',
+  'UploadPartCommand',
+]);
+
+/** An S3 client whose writes the bucket refuses (403 AccessDenied) while `refuse()` says so. */
+function refusingWrites(client: S3Client, refuse: () => boolean): S3Client {
+  const send = (command: object, ...rest: unknown[]) => {
+    if (!refuse() || !S3_WRITES.has(command.constructor.name)) {
+      return (client.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+    }
+    return Promise.reject(
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: 'Access Denied',
+      }),
+    );
+  };
+  return new Proxy(client, {
+    get(target, property) {
+      if (property === 'send') return send;
+      const value = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+async function setup(t: TestContext, openInner?: () => Promise<BlobStore>) {
   const upstream = await startFakeUpstream({
     crates: [
       { name: 'fake-a', version: '0.1.0', padBytes: 300_000 },
@@ -61,7 +97,7 @@ async function setup(t: TestContext) {
   t.after(() => upstream.close());
   const dir = await makeTempDir('disk-full');
   t.after(() => removeTempDir(dir));
-  const inner = new FsBlobStore(dir);
+  const inner = openInner ? await openInner() : new FsBlobStore(dir);
   await inner.init();
   const store = failingStore(inner);
   const clock = { ms: Date.now() };
@@ -224,6 +260,34 @@ describe('storage not writable', () => {
     assert.equal((await httpGet(url('fake-a', '0.1.0'))).headers['x-cache-status'], 'HIT');
     assert.deepEqual(deps.storageHealth?.(), { writable: true });
     assert.ok(logs.some((line) => /storage takes writes again/.test(line.msg)));
+  });
+
+  test('a bucket that refuses puts: crates pass through, named by the SDK error', async (t) => {
+    const s3 = await startS3();
+    t.after(() => s3.close());
+    const client = createS3Client(s3.settings());
+    t.after(() => client.destroy());
+    // The store's init() writes a probe object: the bucket refuses writes once it is up.
+    let refuse = false;
+    const { upstream, inner, logs, url, port } = await setup(
+      t,
+      async () =>
+        new S3BlobStore({ settings: s3.settings(), client: refusingWrites(client, () => refuse) }),
+    );
+    // Index files stored first, so the refused write is the crate's upload.
+    for (const path of ['config.json', 'fa/ke/fake-a']) {
+      assert.equal((await httpGet(`http://127.0.0.1:${port}/index/${path}`)).status, 200);
+    }
+    refuse = true;
+    const response = await httpGet(url('fake-a', '0.1.0'));
+    assert.equal(response.status, 200, response.body.toString());
+    assert.equal(response.headers['x-cargo-cacher-not-stored'], 'storage not writable');
+    assert.equal(sha256Hex(response.body), upstream.crate('fake-a', '0.1.0').checksum);
+    assert.equal(await inner.stat('crates/fa/ke/fake-a/fake-a-0.1.0.crate'), undefined);
+    assert.match(
+      unwritableLines(logs)[0]?.msg ?? '',
+      /^storage not writable \(AccessDenied storing crates\/fa\/ke\/fake-a\/fake-a-0\.1\.0\.crate\)/,
+    );
   });
 
   test('/health says the storage is not writable', async (t) => {
