@@ -22,8 +22,87 @@ export type Fault =
   | { kind: 'reset' }
   /** Send the headers and half the body, then go silent (keep the socket open). */
   | { kind: 'stall' }
+  /** Send the headers and half the body, then the rest once the test opens `gate`. */
+  | { kind: 'gate'; gate: Gate }
   /** 200 with `bytes` of zeros: with `Content-Length`, or chunked when `chunked` is set. */
   | { kind: 'huge'; bytes: number; chunked?: boolean };
+
+/**
+ * Holds upstream responses part-way until the test opens it. A test whose precondition is "a
+ * download is under way" holds the download at a gate instead of guessing how long it lasts:
+ * it waits for {@link Gate.arrived} (the response sent its headers and the first half of its
+ * body), checks what it needs while nothing can move on, then calls {@link Gate.open}.
+ */
+export class Gate {
+  #open = false;
+  #allowance = 0;
+  #arrivals = 0;
+  readonly #releases: (() => void)[] = [];
+  readonly #waiters = new Set<{ count: number; resolve: () => void }>();
+
+  /** Responses that have reached the gate so far, held or already released. */
+  get arrivals(): number {
+    return this.#arrivals;
+  }
+
+  /**
+   * Resolves once `count` responses have reached the gate. Rejects after `timeoutMs`: a bound
+   * on a broken test, not a guess at how long a download takes.
+   */
+  arrived(count = 1, timeoutMs = 30_000): Promise<void> {
+    if (this.#arrivals >= count) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        count,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(new Error(`${this.#arrivals} of ${count} responses reached the gate`));
+      }, timeoutMs);
+      // A wait that lost a race (Promise.race) must not keep the test process alive.
+      timer.unref();
+      this.#waiters.add(waiter);
+    });
+  }
+
+  /** Lets every held response finish; later ones pass straight through. */
+  open(): void {
+    this.#open = true;
+    this.#releaseHeld();
+  }
+
+  /**
+   * Lets `count` more responses through, those held first, then the next to arrive; the ones
+   * after them are held again. A test stops a job at a known point this way.
+   */
+  pass(count: number): void {
+    this.#allowance += count;
+    this.#releaseHeld();
+  }
+
+  /** @internal Called by {@link sendReply}: counts an arrival and holds `release` until open. */
+  hold(release: () => void): void {
+    this.#arrivals += 1;
+    for (const waiter of this.#waiters) {
+      if (this.#arrivals < waiter.count) continue;
+      this.#waiters.delete(waiter);
+      waiter.resolve();
+    }
+    this.#releases.push(release);
+    this.#releaseHeld();
+  }
+
+  #releaseHeld(): void {
+    while (this.#releases.length > 0 && (this.#open || this.#allowance > 0)) {
+      if (!this.#open) this.#allowance -= 1;
+      this.#releases.shift()?.();
+    }
+  }
+}
 
 /**
  * Which requests a fault applies to: index files (incl. config.json), crate downloads, all, or
@@ -112,6 +191,17 @@ export function sendReply(res: ServerResponse, reply: Reply, fault: Fault | unde
   res.writeHead(reply.status, headers);
   if (fault?.kind === 'stall' && reply.status === 200 && body.length > 1) {
     res.write(body.subarray(0, Math.floor(body.length / 2)));
+    return;
+  }
+  if (fault?.kind === 'gate' && reply.status === 200 && body.length > 1) {
+    const half = Math.floor(body.length / 2);
+    // Counted once the first half is handed to the socket, so a test that waits for the
+    // arrival finds those bytes on their way to the client.
+    res.write(body.subarray(0, half), () =>
+      fault.gate.hold(() => {
+        if (!res.destroyed) res.end(body.subarray(half));
+      }),
+    );
     return;
   }
   if (fault?.kind === 'truncated' && reply.status === 200 && body.length > 1) {

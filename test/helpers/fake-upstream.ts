@@ -25,6 +25,7 @@ import { FakeRegistry, makeIndexFile } from './fake-registry.ts';
 
 export type { FakeCrateSpec } from './crate-pack.ts';
 export type { Fault, FaultScope } from './fake-http.ts';
+export { Gate } from './fake-http.ts';
 export type { PublishedCrate } from './fake-registry.ts';
 
 /** How to start a {@link FakeUpstream}. */

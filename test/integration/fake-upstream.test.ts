@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { get, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -10,7 +12,7 @@ import { makeCargoSandbox, SANDBOX_PACKAGE } from '../helpers/cargo-sandbox.ts';
 import { indexLine, packCrate, sha256Hex } from '../helpers/crate-pack.ts';
 import { gitEnv } from '../helpers/fake-git-index.ts';
 import type { FakeUpstream } from '../helpers/fake-upstream.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
@@ -33,6 +35,35 @@ async function listEntries(bytes: Buffer): Promise<string[]> {
     parser.end(bytes);
   });
   return paths;
+}
+
+/** A GET whose body can be watched as it arrives. */
+async function streamingGet(url: string) {
+  const response = await new Promise<IncomingMessage>((resolve, reject) => {
+    get(url, { agent: false }, resolve).on('error', reject);
+  });
+  const chunks: Buffer[] = [];
+  const arrivals = new EventEmitter();
+  response.on('data', (chunk: Buffer) => {
+    chunks.push(chunk);
+    arrivals.emit('data');
+  });
+  const body = () => Buffer.concat(chunks);
+  const watched = {
+    status: response.statusCode,
+    headers: response.headers,
+    ended: false,
+    body,
+    done: once(response, 'end').then(() => {
+      watched.ended = true;
+      return body();
+    }),
+    /** Resolves once at least `count` bytes of the body have arrived. */
+    async received(count: number): Promise<void> {
+      while (body().length < count) await once(arrivals, 'data');
+    },
+  };
+  return watched;
 }
 
 describe('crate-pack', () => {
@@ -149,6 +180,40 @@ describe('fake upstream over HTTP', () => {
     assert.equal(index.body.toString(), `${up.crate('fake-b', '0.2.0').indexLine}\n`);
   });
 
+  test('holds a response at a gate: headers and half the body, the rest once opened', async (t) => {
+    t.after(() => up.setFault(undefined));
+    const bytes = up.crate('fake-b', '0.2.0').bytes;
+    const half = Math.floor(bytes.length / 2);
+    const crateUrl = `${up.url}/dl/fake-b/0.2.0/download`;
+    const gate = new Gate();
+    up.setFault({ kind: 'gate', gate }, 'crate');
+    const held = await streamingGet(crateUrl);
+    assert.equal(held.status, 200);
+    assert.equal(held.headers['content-length'], String(bytes.length));
+    await gate.arrived(1);
+    await held.received(half);
+    assert.equal(held.body().length, half, 'the first half, and nothing more while it is shut');
+    assert.equal(held.ended, false);
+    gate.open();
+    assert.deepEqual(await held.done, bytes);
+    // An open gate no longer holds anything.
+    assert.deepEqual((await httpGet(crateUrl)).body, bytes);
+    assert.equal(gate.arrivals, 2);
+
+    // pass(1) lets one through and holds the next.
+    const counting = new Gate();
+    up.setFault({ kind: 'gate', gate: counting }, 'crate');
+    counting.pass(1);
+    assert.deepEqual((await httpGet(crateUrl)).body, bytes);
+    const next = await streamingGet(crateUrl);
+    await counting.arrived(2);
+    await next.received(half);
+    assert.equal(next.ended, false);
+    counting.pass(1);
+    assert.deepEqual(await next.done, bytes);
+    await assert.rejects(new Gate().arrived(1, 10), /0 of 1 responses reached the gate/);
+  });
+
   test('hangs until stopped, refuses while stopped, serves again after restart', async () => {
     const port = new URL(up.url).port;
     up.setFault({ kind: 'hang' });
@@ -159,8 +224,10 @@ describe('fake upstream over HTTP', () => {
     );
     assert.equal(await Promise.race([outcome, delay(300, 'waiting')]), 'waiting');
     up.setFault({ kind: 'slow', delayMs: 60_000 }, 'crate');
+    const asked = up.count('/dl/');
     const slow = httpGet(`${up.url}/dl/fake-a/0.1.0/download`);
-    await delay(50);
+    // Stopped only once the slow request is in (its timer pending), not at a guessed moment.
+    while (up.count('/dl/') === asked) await delay(5);
     await up.stop();
     assert.equal(await outcome, 'failed');
     await assert.rejects(slow);
