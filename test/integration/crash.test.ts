@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { type CliProcess, startCli } from '../helpers/cli-process.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { prng } from '../helpers/prng.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
@@ -74,13 +74,20 @@ async function assertWhole(world: World): Promise<number> {
   return files.length;
 }
 
-/** Bytes in temporary files now. */
-async function tempBytes(storage: string): Promise<number> {
-  let total = 0;
-  for (const name of await readdir(join(storage, 'tmp')).catch(() => [])) {
-    total += (await stat(join(storage, 'tmp', name)).catch(() => ({ size: 0 }))).size;
+/**
+ * Waits until a temporary file holds exactly `size` bytes. Index files pass through `tmp/` too,
+ * briefly and far smaller, so only the held download's file matches; being held, it stays.
+ */
+async function tempFileHolding(storage: string, size: number): Promise<void> {
+  const sizes = async () => {
+    const names = await readdir(join(storage, 'tmp')).catch(() => []);
+    const stats = names.map((name) => stat(join(storage, 'tmp', name)).catch(() => undefined));
+    return (await Promise.all(stats)).map((info) => info?.size);
+  };
+  for (let i = 0; !(await sizes()).includes(size); i++) {
+    assert.ok(i < 750, `no temporary file of ${size} bytes within 15 s`);
+    await delay(20);
   }
-  return total;
 }
 
 function sqliteIntegrity(storage: string): string {
@@ -96,12 +103,15 @@ describe('kill -9 and restart', { timeout: 120_000 }, () => {
   test('during a download: the half-written file is never served and is cleaned', async (t) => {
     const w = await world(t);
     let cli = await w.start();
-    w.upstream.setFault({ kind: 'stall' }, 'crate');
+    // Upstream sends half the crate and holds the rest: the proxy is mid-write until killed.
+    const gate = new Gate();
+    w.upstream.setFault({ kind: 'gate', gate }, 'crate');
     const pending = httpGet(`${cli.url}/api/v1/crates/crash-0/1.0.0/download`).catch(
       () => undefined,
     );
-    for (let i = 0; i < 750 && (await tempBytes(w.storage)) === 0; i++) await delay(20);
-    assert.ok((await tempBytes(w.storage)) > 0, 'caught mid-write');
+    await gate.arrived(1);
+    const { bytes } = w.upstream.crate('crash-0', '1.0.0');
+    await tempFileHolding(w.storage, Math.floor(bytes.length / 2));
     await cli.kill9();
     await pending;
     w.upstream.setFault(undefined);

@@ -19,7 +19,7 @@ import { createLogger } from '../../src/logger.ts';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import type { FakeCrateSpec, FakeUpstream, PublishedCrate } from '../helpers/fake-upstream.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { cargoAvailable } from '../helpers/tools.ts';
@@ -351,25 +351,45 @@ describe('full mirror', () => {
     const dir = await makeTempDir('mirror-resume');
     t.after(() => removeTempDir(dir));
     upstream.resetLog();
-    upstream.setFault({ kind: 'slow', delayMs: 50 }, 'crate');
     t.after(() => upstream.setFault(undefined, 'crate'));
+    const threads = 4;
     const args = ['-p', '0', '--listen', '127.0.0.1', '-i', dir, '-s', upstream.indexUrl];
-    args.push('-g', bare, '-a', '-t', '4');
+    args.push('-g', bare, '-a', '-t', String(threads));
     const total = upstream.crates().length;
-    const storedCount = async () => (await storedFiles(dir)).length;
+    const aThird = total / 3;
+    /**
+     * Lets `count` downloads through, then holds the next ones half-sent: once every worker is
+     * held, the pass is stopped at a known point (a worker takes a new crate only once the last
+     * one is stored).
+     */
+    const holdAfter = (count: number): Gate => {
+      const gate = new Gate();
+      gate.pass(count);
+      upstream.setFault({ kind: 'gate', gate }, 'crate');
+      return gate;
+    };
 
-    // Run 1: killed outright when about a third is stored.
+    // Run 1: killed outright when a third is stored and the next downloads are half-written.
+    const firstGate = holdAfter(aThird);
     const first = startCli(t, args);
-    await waitFor(async () => (await storedCount()) >= total / 3, 60_000, 'a third stored');
+    await firstGate.arrived(aThird + threads, 60_000);
     first.child.kill('SIGKILL');
     assert.equal((await first.exit).signal, 'SIGKILL');
     const afterKill = await verifiedStore(dir, upstream);
     assert.ok(afterKill.size < total, `${afterKill.size} stored`);
 
-    // Run 2: asked to stop at two thirds; in-flight downloads finish, and it exits promptly.
+    // Run 2: asked to stop at two thirds with downloads in flight; they finish, and it exits
+    // promptly.
+    const secondGate = holdAfter(aThird);
     const second = startCli(t, args);
-    await waitFor(async () => (await storedCount()) >= (total * 2) / 3, 60_000, 'two thirds');
+    await secondGate.arrived(aThird + threads, 60_000);
     second.child.kill('SIGTERM');
+    await waitFor(
+      () => second.messages.some((msg) => /^shutting down/.test(msg)),
+      10_000,
+      'SIGTERM',
+    );
+    secondGate.open();
     const stopped = await Promise.race([second.exit, delay(10_000, undefined)]);
     assert.ok(stopped, 'the CLI exits within 10 s of SIGTERM');
     assert.equal(stopped.code, 0, stopped.stderr);
@@ -377,6 +397,7 @@ describe('full mirror', () => {
     assert.ok(afterTerm.size < total, `${afterTerm.size} stored`);
 
     // Run 3: finishes, fetching only what is missing.
+    upstream.setFault(undefined, 'crate');
     const third = startCli(t, args);
     const url = await third.url;
     const job = await cliMirrorDone(url);
@@ -431,7 +452,9 @@ describe('mirror passes', () => {
       for (const version of ['0.1.0', '0.2.0']) crates.push({ name: `one-${i}`, version });
     }
     const { upstream, bare } = await smallUpstream(t, crates);
-    upstream.setFault({ kind: 'slow', delayMs: 50 }, 'crate');
+    // The full pass's downloads are held part-way until the refreshes are done.
+    const gate = new Gate();
+    upstream.setFault({ kind: 'gate', gate }, 'crate');
     const proxy = await startProxy({ upstream, gitUrl: bare, settings: { all: true, threads: 2 } });
     t.after(() => proxy.close());
     const git = proxy.deps.git;
@@ -444,13 +467,18 @@ describe('mirror passes', () => {
     }, 2);
     t.after(() => clearInterval(sampler));
 
-    await waitFor(() => (mirrorJobs(proxy)[0]?.done ?? 0) >= 4, 20_000, 'the full pass to run');
+    await gate.arrived(2);
     await upstream.addCrate({ name: 'one-3', version: '0.3.0' });
     assert.equal(await git.refresh(), true);
     await upstream.addCrate({ name: 'one-new', version: '1.0.0' });
     assert.equal(await git.refresh(), true);
     assert.equal(await git.refresh(), true, 'a refresh that changes nothing');
-    assert.equal(mirrorJobs(proxy)[0]?.state, 'running', 'the full pass was still running');
+    assert.deepEqual(
+      mirrorJobs(proxy).map((job) => [job.description, job.state]),
+      [['full mirror', 'running']],
+      'the full pass is still running and nothing else has started',
+    );
+    gate.open();
 
     const jobs = await mirrorDone(proxy);
     clearInterval(sampler);
