@@ -5,9 +5,8 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 
@@ -116,6 +115,15 @@ async function startCli(t: TestContext, args: string[], cwd?: string): Promise<S
   return { child, url: `http://${startup.listen}`, startup, exit };
 }
 
+/** Resolves when the CLI logs a line matching `pattern`. */
+function logged(child: ChildProcess, pattern: RegExp): Promise<void> {
+  return new Promise((resolve) => {
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
+      if (pattern.test(line)) resolve();
+    });
+  });
+}
+
 describe('cli: information', { timeout: 60_000 }, () => {
   test('--help lists every flag', async (t) => {
     const { code, stdout } = await runCli(t, ['--help']);
@@ -204,10 +212,15 @@ describe('cli: serving', { timeout: 60_000 }, () => {
     const dir = await makeTempDir('cli-sigterm');
     t.after(() => removeTempDir(dir));
     const cli = await startCli(t, ['-i', dir, '-s', upstream.indexUrl]);
-    upstream.setFault({ kind: 'slow', delayMs: 1500 }, 'crate');
+    // The download is held half-sent until the CLI has taken the SIGTERM.
+    const gate = new Gate();
+    upstream.setFault({ kind: 'gate', gate }, 'crate');
     const download = httpGet(`${cli.url}/api/v1/crates/fake-a/0.1.0/download`);
-    while (upstream.count('/dl/') === 0) await delay(20);
+    await gate.arrived(1);
+    const shuttingDown = logged(cli.child, /shutting down/);
     cli.child.kill('SIGTERM');
+    await shuttingDown;
+    gate.open();
     const response = await download;
     assert.equal(response.status, 200);
     assert.equal(response.complete, true);

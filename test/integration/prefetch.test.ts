@@ -16,7 +16,7 @@ import { crateKey } from '../../src/registry/crate-id.ts';
 import { type CargoSandbox, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import { gitEnv } from '../helpers/fake-git-index.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { cargoAvailable } from '../helpers/tools.ts';
@@ -640,15 +640,23 @@ describe('prefetch', () => {
     const { upstream } = world;
     const dir = await storage(t, 'prefetch-transient');
     const list = await writeFixture(dir, 'list', 'pf-unused=0.3.0\npf-a=0.2.0\npf-a=9.9.9\n');
-    upstream.setFault({ kind: 'status', status: 500 }, 'crate');
-    t.after(() => upstream.setFault(undefined, 'crate'));
+    const paths = ['/dl/pf-a/0.2.0/download', '/dl/pf-unused/0.3.0/download'] as const;
+    // Each download fails once; its retry is held half-sent until the checks below are done.
+    const gate = new Gate();
+    upstream.setFault({ kind: 'gate', gate }, 'crate');
+    for (const path of paths) upstream.setFault({ kind: 'status', status: 500 }, path, 1);
+    t.after(() => {
+      gate.open();
+      upstream.setFault(undefined, 'crate');
+      for (const path of paths) upstream.setFault(undefined, path);
+    });
     const proxy = await startProxy({ upstream, settings: { prefetch: [list] } });
     t.after(() => proxy.close());
-    await waitFor(() => upstream.count('/dl/') >= 2, 10_000, 'the first download attempts');
+    await gate.arrived(2);
     // The job runs in the background: the server answers meanwhile.
     assert.equal(proxy.deps.jobs.running().length, 1);
     assert.equal((await fetch(`${proxy.url}/index/pf/-a/pf-a`)).status, 200);
-    upstream.setFault(undefined, 'crate');
+    gate.open();
     const job = await prefetchJob(proxy);
     assert.deepEqual(namesWith(job.report, 'fetched'), ['pf-a 0.2.0', 'pf-unused 0.3.0']);
     assert.deepEqual(namesWith(job.report, 'failed'), ['pf-a 9.9.9']);

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { createS3Client } from '../../src/storage/s3-client.ts';
-import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { type FakeUpstream, Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { startS3, type TestS3 } from '../helpers/s3.ts';
@@ -52,6 +52,27 @@ after(async () => {
 
 function download(proxy: RunningProxy, name: string) {
   return httpGet(`${proxy.url}/api/v1/crates/${name}/1.0.0/download`);
+}
+
+/**
+ * Resolves once `proxy` has asked for the lease on `key`, found it taken and looked for the
+ * published blob: it is waiting for another instance's download. Wraps the store's `lease` and
+ * `stat` as own properties (the lease polls through `stat`); delete both to undo.
+ */
+function pollsForBlob(proxy: RunningProxy, key: string): Promise<void> {
+  const store = proxy.deps.store;
+  const { lease, stat } = store;
+  let leasing = false;
+  return new Promise((resolve) => {
+    store.lease = (leaseKey) => {
+      if (leaseKey === key) leasing = true;
+      return lease(leaseKey);
+    };
+    store.stat = (statKey) => {
+      if (leasing && statKey === key) resolve();
+      return stat(statKey);
+    };
+  });
 }
 
 function downloadsOf(name: string): number {
@@ -116,17 +137,32 @@ describe('two instances on one bucket', () => {
   });
 
   test('a miss on both instances at once is downloaded from upstream once', async () => {
-    // Slow enough that the second instance arrives while the first one is still downloading.
-    upstream.setFault({ kind: 'slow', delayMs: 500 }, 'crate');
+    // The first instance's download is held half-sent until the second one waits on its lease.
+    const gate = new Gate();
+    upstream.setFault({ kind: 'gate', gate }, 'crate');
+    const key = crateKey({ name: 's3-c', version: '1.0.0' });
     try {
-      const [fromA, fromB] = await Promise.all([download(a, 's3-c'), download(b, 's3-c')]);
+      const fromAPending = download(a, 's3-c');
+      await gate.arrived(1);
+      const waiting = pollsForBlob(b, key);
+      const fromBPending = download(b, 's3-c');
+      const outcome = await Promise.race([
+        waiting.then(() => 'waits for the lease'),
+        gate.arrived(2).then(() => 'downloads too'),
+      ]);
+      assert.equal(outcome, 'waits for the lease');
+      gate.open();
+      const [fromA, fromB] = await Promise.all([fromAPending, fromBPending]);
       assert.equal(fromA.status, 200);
       assert.equal(fromB.status, 200);
       assert.equal(sha256(fromA.body), checksumOf('s3-c'));
       assert.deepEqual(fromB.body, fromA.body);
       assert.equal(downloadsOf('s3-c'), 1);
     } finally {
+      gate.open();
       upstream.setFault(undefined, 'crate');
+      Reflect.deleteProperty(b.deps.store, 'lease');
+      Reflect.deleteProperty(b.deps.store, 'stat');
     }
   });
 
