@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { type ConfigSettings, DEFAULTS } from '../../src/config.ts';
 import { sha256Hex } from '../helpers/crate-pack.ts';
 import type { FakeCrateSpec, FakeUpstream, FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
@@ -150,19 +149,39 @@ describe('crate downloads: cache behaviour', () => {
 
   test('fetches once when a storage miss is reported after another request stored it', async (t) => {
     const { upstream, proxy } = await setup(t);
-    // Slow storage (an object store, a busy disk): the second request's miss arrives late.
+    // Slow storage (an object store, a busy disk): both requests miss, and the second miss is
+    // held until the first request has been answered, its flight over and the crate stored.
     const store = proxy.deps.store;
     const open = store.open.bind(store);
     let misses = 0;
+    let secondMissed = () => {};
+    const bothMissed = new Promise<void>((resolve) => {
+      secondMissed = resolve;
+    });
+    let releaseMiss = () => {};
+    const missHeld = new Promise<void>((resolve) => {
+      releaseMiss = resolve;
+    });
     store.open = async (key) => {
       const found = await open(key);
-      if (!found && key.startsWith('crates/') && ++misses === 2) await delay(300);
+      if (found || !key.startsWith('crates/')) return found;
+      misses += 1;
+      if (misses === 1) {
+        await bothMissed;
+      } else if (misses === 2) {
+        secondMissed();
+        await missHeld;
+      }
       return found;
     };
-    const responses = await Promise.all([
+    const requests = [
       httpGet(downloadUrl(proxy, 'fake-a', '0.1.0')),
       httpGet(downloadUrl(proxy, 'fake-a', '0.1.0')),
-    ]);
+    ];
+    // The held request cannot finish first.
+    await Promise.race(requests);
+    releaseMiss();
+    const responses = await Promise.all(requests);
     for (const response of responses) {
       assert.deepEqual(response.body, upstream.crate('fake-a', '0.1.0').bytes);
     }
