@@ -264,27 +264,38 @@ describe('upstream faults: circuit breaker and stale content', () => {
 });
 
 /**
- * A port whose listener accepts nothing: a child process listens with a backlog of 1 and then
- * blocks its event loop, and two connections fill the queue, so further SYNs are dropped and a
- * connect times out, all on loopback.
+ * A port whose listener accepts nothing: a child process listens with a backlog of 1 and blocks
+ * its event loop right after telling its port (a write to a pipe is synchronous on Linux), and
+ * two connections fill the accept queue, so further SYNs are dropped and a connect times out,
+ * all on loopback.
  */
 async function startUnresponsiveListener(t: TestContext): Promise<number> {
   const script = `const s = require('node:net').createServer();
 s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
   process.stdout.write(String(s.address().port) + '\\n');
-  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000), 50);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
 });`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => child.kill('SIGKILL'));
   const port = await new Promise<number>((resolve) => {
     child.stdout.once('data', (data: Buffer) => resolve(Number(data.toString().trim())));
   });
-  await delay(200);
   const fillers: Socket[] = [];
-  for (let i = 0; i < 4; i++) fillers.push(connect(port, '127.0.0.1').on('error', () => {}));
   t.after(() => {
     for (const socket of fillers) socket.destroy();
   });
-  await delay(100);
+  // A backlog of 1 queues two connections; the others wait for a SYN-ACK that never comes.
+  const queueFull = new Promise<void>((resolve) => {
+    let connected = 0;
+    for (let i = 0; i < 4; i++) {
+      const socket = connect(port, '127.0.0.1').on('error', () => {});
+      socket.once('connect', () => {
+        connected += 1;
+        if (connected === 2) resolve();
+      });
+      fillers.push(socket);
+    }
+  });
+  await queueFull;
   return port;
 }
