@@ -1,11 +1,16 @@
 /**
  * @module
- * The statistics database: SQLite (better-sqlite3, WAL) at `<storage>/stats.sqlite`, so the
- * numbers survive restarts. The schema is versioned through `PRAGMA user_version` and brought
- * up to date by the ordered {@link MIGRATIONS} when the database is opened.
+ * The statistics database: SQLite (WAL) at `<storage>/stats.sqlite`, so the numbers survive
+ * restarts. The schema is versioned through `PRAGMA user_version` and brought up to date by the
+ * ordered {@link MIGRATIONS} when the database is opened.
+ *
+ * This is the one module that knows the SQLite driver: Node's own `node:sqlite`, so installing
+ * cargo-cacher compiles nothing. The rest of the statistics code prepares statements on
+ * {@link StatsDb.sqlite} and writes through {@link StatsDb.write}; the {@link SqliteConnection}
+ * shape they use is also better-sqlite3's, which `bench/sqlite.ts` compares through
+ * {@link StatsDbOptions.driver}.
  */
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { Errors } from '../errors.ts';
 
 /** The file name below the storage root. */
@@ -73,10 +78,38 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
+/** A value SQLite stores; the same types node:sqlite binds. */
+export type SqlValue = null | number | bigint | string | NodeJS.ArrayBufferView;
+
+/** Parameters of a statement: positional values, or one object of named ones (`@name`). */
+export type SqlParams = SqlValue[] | [Record<string, SqlValue>, ...SqlValue[]];
+
+/**
+ * A prepared statement, as the statistics use one. Rows are objects keyed by column name (with a
+ * null prototype under node:sqlite: compare them field by field, or spread them first).
+ */
+export interface Statement {
+  run(...params: SqlParams): unknown;
+  get(...params: SqlParams): unknown;
+  all(...params: SqlParams): unknown[];
+}
+
+/** An open SQLite connection: what the statistics use of a driver. */
+export interface SqliteConnection {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  close(): void;
+}
+
+/** Opens a connection to `path` (created when missing unless `readonly`). */
+export type SqliteDriver = (path: string, options: { readonly: boolean }) => SqliteConnection;
+
 /** Options of {@link openStatsDb}. */
 export interface StatsDbOptions {
   /** Open an existing database without writing (the `stats` command). */
   readonly?: boolean;
+  /** The SQLite driver; {@link nodeSqliteDriver} unless a benchmark compares another. */
+  driver?: SqliteDriver;
 }
 
 /**
@@ -84,11 +117,14 @@ export interface StatsDbOptions {
  * transaction and counts it, so tests can hold the batching to its promise.
  */
 export class StatsDb {
-  readonly sqlite: Database.Database;
+  readonly sqlite: SqliteConnection;
   readonly path: string;
   #transactions = 0;
+  /** Transactions open on this connection: 0, 1, or more for nested writes (savepoints). */
+  #depth = 0;
+  #open = true;
 
-  constructor(sqlite: Database.Database, path: string) {
+  constructor(sqlite: SqliteConnection, path: string) {
     this.sqlite = sqlite;
     this.path = path;
   }
@@ -100,17 +136,53 @@ export class StatsDb {
 
   /** The schema version on disk. */
   get schemaVersion(): number {
-    return this.sqlite.pragma('user_version', { simple: true }) as number;
+    return Number(this.pragma('user_version'));
   }
 
-  /** Runs `fn` in one immediate transaction. */
+  /**
+   * Reads a pragma: the first column of its first row (`db.pragma('integrity_check')` is `'ok'`).
+   * Set one with `db.sqlite.exec('PRAGMA name = value')`.
+   */
+  pragma(name: string): unknown {
+    const row = this.sqlite.prepare(`PRAGMA ${name}`).get() as Record<string, unknown> | undefined;
+    return row === undefined ? undefined : Object.values(row)[0];
+  }
+
+  /**
+   * Runs `fn` in one immediate transaction (the write lock is taken at the start, so a busy
+   * database fails before `fn` runs, not at commit). A write inside a write is a savepoint.
+   * When `fn` throws, everything it wrote is rolled back and the error is rethrown.
+   */
   write<T>(fn: () => T): T {
     this.#transactions += 1;
-    return this.sqlite.transaction(fn).immediate();
+    const savepoint = this.#depth > 0 ? `write_${this.#depth}` : undefined;
+    this.sqlite.exec(savepoint ? `SAVEPOINT ${savepoint}` : 'BEGIN IMMEDIATE');
+    this.#depth += 1;
+    try {
+      const result = fn();
+      this.sqlite.exec(savepoint ? `RELEASE ${savepoint}` : 'COMMIT');
+      return result;
+    } catch (err) {
+      this.#rollback(savepoint);
+      throw err;
+    } finally {
+      this.#depth -= 1;
+    }
   }
 
   close(): void {
-    if (this.sqlite.open) this.sqlite.close();
+    if (!this.#open) return;
+    this.#open = false;
+    this.sqlite.close();
+  }
+
+  #rollback(savepoint: string | undefined): void {
+    try {
+      this.sqlite.exec(savepoint ? `ROLLBACK TO ${savepoint}; RELEASE ${savepoint}` : 'ROLLBACK');
+    } catch {
+      // SQLite already rolled back on its own (a full disk, say); the caller's error is the one
+      // that says what happened.
+    }
   }
 }
 
@@ -119,6 +191,59 @@ export function statsPath(storageDir: string): string {
   return join(storageDir, STATS_FILE);
 }
 
+/** `node:sqlite`, loaded on first use (see {@link loadNodeSqlite}). */
+let nodeSqlite: typeof import('node:sqlite') | undefined;
+
+/**
+ * Loads `node:sqlite` with its one-time ExperimentalWarning dropped: Node 22 prints it to stderr
+ * when the module is first loaded, where a cargo-cacher user would read it as a problem. Only
+ * that warning, and only during this load, is dropped: every other warning goes through.
+ */
+function loadNodeSqlite(): typeof import('node:sqlite') {
+  if (nodeSqlite) return nodeSqlite;
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function dropSqliteWarning(
+    this: NodeJS.Process,
+    warning: string | Error,
+    ...rest: unknown[]
+  ) {
+    if (!isSqliteExperimentalWarning(warning, rest[0])) {
+      Reflect.apply(emitWarning, this, [warning, ...rest]);
+    }
+  } as typeof process.emitWarning;
+  let loaded: typeof import('node:sqlite') | undefined;
+  try {
+    // Undefined before Node 22.13, where node:sqlite needs a flag (and Node 20 has none).
+    loaded = process.getBuiltinModule?.('node:sqlite');
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+  if (!loaded) {
+    throw new Error(
+      `node:sqlite is not available in Node.js ${process.version}; cargo-cacher needs Node.js ` +
+        '22.13 or later (24 recommended)',
+    );
+  }
+  nodeSqlite = loaded;
+  return loaded;
+}
+
+/** Node 22's `emitWarning('SQLite is an experimental feature…', 'ExperimentalWarning')`. */
+function isSqliteExperimentalWarning(warning: string | Error, typeOrOptions: unknown): boolean {
+  const type =
+    typeof typeOrOptions === 'string'
+      ? typeOrOptions
+      : (typeOrOptions as { type?: unknown } | undefined)?.type;
+  const message = typeof warning === 'string' ? warning : warning.message;
+  return type === 'ExperimentalWarning' && message.startsWith('SQLite ');
+}
+
+/** The driver cargo-cacher runs on: Node's own `node:sqlite` (Node ≥ 22.13). */
+export const nodeSqliteDriver: SqliteDriver = (path, options) => {
+  const { DatabaseSync } = loadNodeSqlite();
+  return new DatabaseSync(path, { readOnly: options.readonly });
+};
+
 /**
  * Opens (creating and migrating unless read-only) the statistics database. `:memory:` works for
  * unit tests.
@@ -126,9 +251,10 @@ export function statsPath(storageDir: string): string {
  * @example const db = openStatsDb('/var/cache/crates/stats.sqlite');
  */
 export function openStatsDb(path: string, options: StatsDbOptions = {}): StatsDb {
-  let sqlite: Database.Database;
+  const readonly = options.readonly ?? false;
+  let sqlite: SqliteConnection;
   try {
-    sqlite = new Database(path, { readonly: options.readonly ?? false, fileMustExist: false });
+    sqlite = (options.driver ?? nodeSqliteDriver)(path, { readonly });
   } catch (cause) {
     throw Errors.CARGO_CACHER_STORAGE(
       `cannot open the statistics database ${path}: ${(cause as Error).message}`,
@@ -137,13 +263,14 @@ export function openStatsDb(path: string, options: StatsDbOptions = {}): StatsDb
   }
   const db = new StatsDb(sqlite, path);
   try {
-    if (!options.readonly) {
+    if (!readonly) {
       // WAL: readers (the dashboard, `cargo-cacher stats`) never wait for the batch writer.
-      sqlite.pragma('journal_mode = WAL');
-      sqlite.pragma('synchronous = NORMAL');
+      sqlite.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL');
     }
-    sqlite.pragma('busy_timeout = 2000');
-    migrate(db, options.readonly ?? false);
+    // A page cache of up to 16 MB (SQLite's default is 2 MB, better-sqlite3's 16 MB): the
+    // crate_version table of a busy cache outgrows 2 MB, and every flush then reads pages back.
+    sqlite.exec('PRAGMA busy_timeout = 2000; PRAGMA cache_size = -16000');
+    migrate(db, readonly);
   } catch (err) {
     db.close();
     throw err;
@@ -175,7 +302,7 @@ function migrate(db: StatsDb, readonly: boolean): void {
           .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
           .run('created_at', String(Date.now()));
       }
-      db.sqlite.pragma(`user_version = ${version + 1}`);
+      db.sqlite.exec(`PRAGMA user_version = ${version + 1}`);
     });
   }
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import Database from 'better-sqlite3';
+import { openStatsDb } from '../../src/stats/db.ts';
 import { type CliProcess, startCli } from '../helpers/cli-process.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
@@ -91,9 +91,9 @@ async function tempFileHolding(storage: string, size: number): Promise<void> {
 }
 
 function sqliteIntegrity(storage: string): string {
-  const db = new Database(join(storage, 'stats.sqlite'), { readonly: true, fileMustExist: true });
+  const db = openStatsDb(join(storage, 'stats.sqlite'), { readonly: true });
   try {
-    return (db.pragma('integrity_check', { simple: true }) as string) ?? '';
+    return String(db.pragma('integrity_check') ?? '');
   } finally {
     db.close();
   }

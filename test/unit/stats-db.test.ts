@@ -72,7 +72,7 @@ describe('stats database', () => {
   test('refuses a database written by a newer version', async () => {
     const path = await tempDbPath();
     const db = openStatsDb(path);
-    db.sqlite.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+    db.sqlite.exec(`PRAGMA user_version = ${MIGRATIONS.length + 1}`);
     db.close();
     assert.throws(() => openStatsDb(path), { code: 'CARGO_CACHER_STORAGE', message: /newer/ });
   });
