@@ -39,6 +39,25 @@ export interface TlsFiles {
   keyFile: string;
 }
 
+/**
+ * What one client connection may hold and for how long (docs/RELIABILITY.md, "Connection limits
+ * and timeouts"). The names follow nginx's, whose defaults an operator already knows.
+ */
+export interface ClientLimits {
+  /** The request line and headers must arrive within this (nginx `client_header_timeout`). */
+  headersTimeoutMs: number;
+  /** The whole request, body included, must arrive within this (bodies here are lock files). */
+  requestTimeoutMs: number;
+  /** A connection with no request in progress is closed after this (nginx `keepalive_timeout`). */
+  idleTimeoutMs: number;
+  /** A response the client does not read for this long is aborted (nginx `send_timeout`). */
+  sendTimeoutMs: number;
+  /** Open client connections in all; `undefined`: derived from the open-files limit at start. */
+  maxConnections: number | undefined;
+  /** Open connections from one address (IPv6: one /64). */
+  maxConnectionsPerIp: number;
+}
+
 /** Everything an instance needs to know. */
 export interface Config {
   port: number;
@@ -81,6 +100,8 @@ export interface Config {
   maxCrateBytes: number;
   /** Serve HTTPS with HTTP/2 (and HTTP/1.1) from these files; `undefined`: plain HTTP. */
   tls: TlsFiles | undefined;
+  /** Deadlines and connection caps for clients. */
+  clientLimits: ClientLimits;
 }
 
 /** Expiration and integrity settings. */
@@ -119,6 +140,19 @@ export const DEFAULTS = {
   },
   // crates.io's own limit is 10 MB by default, with exceptions granted up to a few hundred MB.
   maxCrateBytes: 1024 ** 3,
+  clientLimits: {
+    headersTimeoutMs: 10_000,
+    // The largest body accepted is a Cargo.lock for /api/v1/prefetch (a few hundred KB) or a
+    // git fetch negotiation: 30 s is ample on any link cargo itself would still use.
+    requestTimeoutMs: 30_000,
+    // cargo reuses a connection for requests that follow within a build step; an idle one is
+    // cheap to reopen, and holding it costs a file descriptor.
+    idleTimeoutMs: 5_000,
+    // cargo's own `http.timeout` gives up on a transfer that stalls for 30 s.
+    sendTimeoutMs: 30_000,
+    maxConnections: undefined,
+    maxConnectionsPerIp: 256,
+  },
 } as const;
 
 /** The default storage root, `$HOME/.crates` as in the seed. */
@@ -128,10 +162,11 @@ export function defaultStorageDir(): string {
 
 /** What {@link buildConfig} takes: any subset of the settings. */
 export type ConfigSettings = Partial<
-  Omit<Config, 'upkeep' | 'resilience' | 'sparseUpstreams' | 'crateUpstreams'>
+  Omit<Config, 'upkeep' | 'resilience' | 'sparseUpstreams' | 'crateUpstreams' | 'clientLimits'>
 > & {
   upkeep?: Partial<UpkeepSettings>;
   resilience?: Partial<UpstreamResilience>;
+  clientLimits?: Partial<ClientLimits>;
 };
 
 /** Builds a frozen config from partial settings, filling in defaults and checking values. */
@@ -179,6 +214,7 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
       certFile: resolve(settings.tls.certFile),
       keyFile: resolve(settings.tls.keyFile),
     },
+    clientLimits: { ...DEFAULTS.clientLimits, ...withoutUndefined(settings.clientLimits) },
   };
   checkConfig(config);
   return Object.freeze(config);
@@ -201,10 +237,41 @@ function checkConfig(config: Config): void {
   if (!Number.isInteger(resilience.breakerFailures) || resilience.breakerFailures < 1) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG('circuit breaker failures must be >= 1');
   }
+  checkClientLimits(config.clientLimits);
   if (config.publicUrl !== undefined) checkHttpUrl('--public-url', config.publicUrl);
   if (config.indexTtlMs < 0 || config.gitRefreshMs < 1000) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG('--index-ttl must be >= 0 and --refresh >= 1s');
   }
+}
+
+function checkClientLimits(limits: ClientLimits): void {
+  const { headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, sendTimeoutMs } = limits;
+  if (![headersTimeoutMs, requestTimeoutMs, idleTimeoutMs, sendTimeoutMs].every((ms) => ms >= 1)) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('client timeouts must be at least 1ms');
+  }
+  // Node checks the header deadline only while the request deadline has not passed.
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(
+      '--client-header-timeout must not be longer than --client-body-timeout',
+    );
+  }
+  const { maxConnections, maxConnectionsPerIp } = limits;
+  if (maxConnections !== undefined && !(Number.isInteger(maxConnections) && maxConnections >= 1)) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('--max-connections must be a whole number >= 1');
+  }
+  if (!Number.isInteger(maxConnectionsPerIp) || maxConnectionsPerIp < 1) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(
+      '--max-connections-per-ip must be a whole number >= 1',
+    );
+  }
+}
+
+/** The entries of `value` whose value is not `undefined` (so they do not hide defaults). */
+function withoutUndefined<T extends object>(value: T | undefined): Partial<T> {
+  if (value === undefined) return {};
+  return Object.fromEntries(
+    Object.entries(value).filter(([, entry]) => entry !== undefined),
+  ) as Partial<T>;
 }
 
 /** Splits a comma-separated list of URLs (`-s a,b`); blank entries are dropped. */

@@ -15,6 +15,7 @@ import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
 import type { AppLogger } from './logger.ts';
 import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
+import { ConnectionGuard, resolveClientLimits } from './server/connection-guard.ts';
 import { createServices } from './server/services.ts';
 import { readTlsFiles } from './server/tls.ts';
 import { createStats, type Stats } from './stats/stats.ts';
@@ -32,6 +33,8 @@ export interface Instance {
   fullMirror: FullMirror | undefined;
   maintenance: Maintenance;
   stats: Stats;
+  /** Client connection caps and deadlines, with their counts. */
+  connections: ConnectionGuard;
   /** The URL this instance listens at (`http://127.0.0.1:PORT`, `https://` with TLS). */
   url: string;
   /** Stops accepting, finishes in-flight responses, stops jobs and the git mirror. */
@@ -76,14 +79,16 @@ export async function startInstance(
     upstreamObserver: stats.observeUpstream,
     ...(git && { git }),
   });
+  const connections = new ConnectionGuard(resolveClientLimits(config.clientLimits), log);
   stats.connect({
     jobs: deps.jobs,
+    connections: () => connections.counts(),
     inFlight: () => ({ index: deps.index.inFlight, crates: deps.crates.inFlight }),
     ...(git && { git }),
   });
   const maintenance = createMaintenance(config, deps, stats, pinned);
   const observers = [stats.observe, ...(options.observers ?? [])];
-  const app = buildApp({ ...deps, stats, observers, ...(tls && { tls }) });
+  const app = buildApp({ ...deps, stats, observers, connections, ...(tls && { tls }) });
   await app.listen({ port: config.port, host: config.listen });
   const { port } = app.server.address() as { port: number };
   const scheme = tls ? 'https' : 'http';
@@ -99,6 +104,7 @@ export async function startInstance(
     fullMirror,
     maintenance,
     stats,
+    connections,
     url,
     async close() {
       await app.close();

@@ -12,6 +12,7 @@ import { buildGcCommand, buildVerifyCommand } from './maintenance-commands.ts';
 import {
   collect,
   increase,
+  parseConnectionCount,
   parseDurationFlag,
   parsePort,
   parsePositiveInt,
@@ -104,6 +105,61 @@ export function buildProgram() {
       new Option('--max-crate-size <size>', 'refuse upstream crates larger than this')
         .argParser(parseSizeFlag)
         .default(DEFAULTS.maxCrateBytes, '1GiB'),
+    )
+    .addOption(
+      new Option(
+        '--client-header-timeout <duration>',
+        'the request line and headers must arrive within',
+      )
+        .argParser(parseDurationFlag)
+        .default(
+          DEFAULTS.clientLimits.headersTimeoutMs,
+          `${DEFAULTS.clientLimits.headersTimeoutMs / 1000}s`,
+        ),
+    )
+    .addOption(
+      new Option(
+        '--client-body-timeout <duration>',
+        'the whole request, body included, must arrive within',
+      )
+        .argParser(parseDurationFlag)
+        .default(
+          DEFAULTS.clientLimits.requestTimeoutMs,
+          `${DEFAULTS.clientLimits.requestTimeoutMs / 1000}s`,
+        ),
+    )
+    .addOption(
+      new Option(
+        '--client-idle-timeout <duration>',
+        'close a connection with no request in progress after',
+      )
+        .argParser(parseDurationFlag)
+        .default(
+          DEFAULTS.clientLimits.idleTimeoutMs,
+          `${DEFAULTS.clientLimits.idleTimeoutMs / 1000}s`,
+        ),
+    )
+    .addOption(
+      new Option(
+        '--client-send-timeout <duration>',
+        'abort a response the client does not read for',
+      )
+        .argParser(parseDurationFlag)
+        .default(
+          DEFAULTS.clientLimits.sendTimeoutMs,
+          `${DEFAULTS.clientLimits.sendTimeoutMs / 1000}s`,
+        ),
+    )
+    .addOption(
+      new Option('--max-connections <n>', 'open client connections in all')
+        .argParser(parseConnectionCount)
+        .default(undefined, 'from the open-files limit'),
+    )
+    .option(
+      '--max-connections-per-ip <n>',
+      'open client connections from one address (IPv6: one /64)',
+      parseConnectionCount,
+      DEFAULTS.clientLimits.maxConnectionsPerIp,
     )
     .option(
       '--auth-token-file <path>',

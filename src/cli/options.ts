@@ -24,6 +24,15 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** A connection count, 1 to 1,000,000. */
+export function parseConnectionCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1 || n > 1_000_000) {
+    throw new InvalidArgumentError('expected a whole number from 1 to 1000000.');
+  }
+  return n;
+}
+
 /** A duration in milliseconds (`600`, `30s`, `10m`, `2 hours`). */
 export function parseDurationFlag(value: string): number {
   try {

@@ -16,7 +16,7 @@ import type { HotCrates } from '../cache/hot-crates.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { Config } from '../config.ts';
-import { type CacherError, isCacherError } from '../errors.ts';
+import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
 import type { JobRegistry } from '../jobs/job.ts';
 import type { Prefetcher } from '../jobs/prefetcher.ts';
@@ -24,11 +24,14 @@ import type { AppLogger } from '../logger.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
-import { loadTokenFile, registerAuth } from './auth.ts';
+import { loadTokenFile, registerAuth, roleOfHeader, type TokenTable } from './auth.ts';
+import { ConnectionGuard, resolveClientLimits } from './connection-guard.ts';
 import { createFastIndexPath } from './fast-index.ts';
 import { GzipCache } from './http-cache.ts';
 import { serverFactoryWith } from './http-server.ts';
+import { endsWithRefusal, hasOneHost } from './refusal.ts';
 import {
+  cacheStatusHeader,
   finishedRequest,
   newRequestOutcome,
   type RequestOutcome,
@@ -58,6 +61,15 @@ export interface AppServices {
   circuits?: () => { host: string; state: string; failures: number; lastError?: string }[];
   /** Small crates held in memory once served (see hot-crates.ts). */
   hotCrates?: HotCrates;
+  /** Whether storage takes writes; `problem` says why not (errno and path). */
+  storageHealth?: () => StorageHealth;
+}
+
+/** What /health says of storage writes (disk-full.ts tracks them). */
+export interface StorageHealth {
+  writable: boolean;
+  /** One line, e.g. `storage not writable: EACCES storing crates/se/rd/serde-1.0.0.crate`. */
+  problem?: string;
 }
 
 /** Observes every finished request (statistics subscribe here). */
@@ -84,6 +96,8 @@ export interface AppDeps extends Omit<AppServices, 'gzip'> {
   stats?: Stats;
   /** Serve HTTPS with HTTP/2 via ALPN and HTTP/1.1 on the same port. */
   tls?: TlsCredentials;
+  /** Connection caps and client deadlines; built from `config.clientLimits` when not given. */
+  connections?: ConnectionGuard;
 }
 
 /** Builds the fastify application. Call `listen` on the result to serve. */
@@ -101,6 +115,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     log: deps.log,
     closing: () => closing,
   });
+  const connections =
+    deps.connections ??
+    new ConnectionGuard(resolveClientLimits(deps.config.clientLimits), deps.log);
   const app = Fastify({
     loggerInstance: deps.log as unknown as FastifyBaseLogger,
     // One debug line per request comes from the onResponse hook below instead.
@@ -111,7 +128,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // No 'upgrade' listener is ever registered: cargo sends `Upgrade: h2c` on every plain
     // HTTP request and must get an ordinary HTTP/1.1 answer.
     ...(deps.tls && tlsServerOptions(deps.tls)),
-    serverFactory: serverFactoryWith(fastPath, deps.tls),
+    serverFactory: serverFactoryWith(fastPath, deps.tls, connections),
   }) as unknown as FastifyInstance;
   app.addHook('preClose', (done) => {
     closing = true;
@@ -129,12 +146,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // its connection as soon as it has the last byte, 'finish' often never comes (measured: 7%
     // of crate downloads on one-request connections), and observers would miss those requests.
     reply.raw.once('close', () => reportFinished(request, reply, observers));
+    // Two Host headers make the request mean different things to different readers (a proxy
+    // in front may route by the other one): RFC 9112 3.2 says to answer 400.
+    if (!hasOneHost(request.raw.rawHeaders)) {
+      done(Errors.CARGO_CACHER_BAD_REQUEST('the request has more than one Host header'));
+      return;
+    }
     done();
   });
   // After the hook above, so a refused request is still recorded; before every route.
   if (tokens) registerAuth(app, tokens, deps.config.publicUrl);
   app.addHook('onSend', (request, reply, payload, done) => {
     request.cacher.ttfbMs ??= reply.elapsedTime;
+    endsWithRefusal(request.raw, reply);
     done(null, payload);
   });
 
@@ -151,6 +175,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       request.cacher.outcome = status === 404 ? 'not-found' : 'error';
     }
     if (error.code) request.cacher.errorCode = error.code;
+    if (request.cacher.kind === 'sparse-index' || request.cacher.kind === 'crate') {
+      reply.header('x-cache-status', cacheStatusHeader(request.cacher.outcome));
+    }
     if (isCacherError(error) && error.retryAfter !== undefined) {
       reply.header('retry-after', String(error.retryAfter));
     }
@@ -166,15 +193,23 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return reply.code(404).send({ errors: [{ detail: `no route for ${request.url}` }] });
   });
 
-  app.get('/health', async function health() {
+  app.get('/health', async function health(request) {
     // Hosts that failed lately; `open` ones are not asked until their cool-down ends.
     const upstreams = deps.circuits?.() ?? [];
+    const storage = deps.storageHealth?.() ?? { writable: true };
+    // Still HTTP 200 when degraded: cached content keeps flowing, so a load balancer should
+    // keep sending traffic; monitoring reads `status`.
+    const degraded = !storage.writable || upstreams.some((circuit) => circuit.state === 'open');
+    const status = degraded ? 'degraded' : 'ok';
+    // Without a token, a load balancer learns the status and nothing an attacker could use:
+    // storage paths and upstream error texts are for token holders.
+    if (!mayReadDetails(tokens, request.headers.authorization)) return { status };
     return {
-      // Still HTTP 200 when degraded: cached content keeps flowing, so a load balancer should
-      // keep sending traffic; monitoring reads `status`.
-      status: upstreams.some((circuit) => circuit.state === 'open') ? 'degraded' : 'ok',
+      status,
       version: VERSION,
       storage: deps.store.location,
+      storageWritable: storage.writable,
+      ...(storage.problem !== undefined && { problems: [storage.problem] }),
       offline: deps.config.offline,
       upstreams,
       git: deps.git ? deps.git.status() : { enabled: false },
@@ -189,6 +224,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
   registerJobRoutes(app, deps.jobs, deps.prefetcher);
   return app;
+}
+
+/** With tokens on, only a valid token sees /health's details. */
+function mayReadDetails(
+  tokens: TokenTable | undefined,
+  authorization: string | undefined,
+): boolean {
+  return tokens === undefined || roleOfHeader(tokens, authorization) !== undefined;
 }
 
 function statusOf(error: { statusCode?: number }): number {

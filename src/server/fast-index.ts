@@ -9,7 +9,8 @@
  * `indexFileAnswer`, the token check from `roleOfHeader`, the record statistics get from
  * `finishedRequest`/`reportRequest`, the same functions the fastify route and hooks use.
  * Anything else goes on to fastify unchanged: other methods and paths, a file not hot, a
- * missing or wrong token (fastify answers the 401 with its challenge), a gzip variant not
+ * missing or wrong token (fastify answers the 401 with its challenge), two Host headers
+ * (fastify answers 400), a gzip variant not
  * compressed yet (the route compresses and keeps it), or a server that is closing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -20,6 +21,7 @@ import { crateNameFromIndexPath } from '../registry/crate-name.ts';
 import type { RequestObserver } from './app.ts';
 import { roleOfHeader, type TokenTable } from './auth.ts';
 import { acceptsGzip, type GzipCache } from './http-cache.ts';
+import { hasOneHost } from './refusal.ts';
 import { finishedRequest, type RequestOutcome, reportRequest } from './request-context.ts';
 import { indexFileAnswer, rawIndexPath } from './routes/sparse-index.ts';
 
@@ -59,6 +61,8 @@ export function createFastIndexPath(deps: FastIndexDeps): FastPath {
     const started = performance.now();
     const url = request.url;
     if (request.method !== 'GET' || !url?.startsWith('/index/') || deps.closing()) return false;
+    // fastify answers a request with two Host headers 400 (app.ts).
+    if (!hasOneHost(request.rawHeaders)) return false;
     const path = rawIndexPath(url);
     // config.json is held in the same memory, but is served rewritten by its own route.
     if (crateNameFromIndexPath(path) === undefined) return false;

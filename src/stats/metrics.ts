@@ -10,6 +10,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 import type { GcReport } from '../jobs/gc.ts';
 import type { VerifyReport } from '../jobs/verify.ts';
 import type { FinishedRequest } from '../server/app.ts';
+import type { ConnectionCounts } from '../server/connection-guard.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { VERSION } from '../version.ts';
 import type { CacheSize } from './cache-size.ts';
@@ -23,6 +24,7 @@ export interface MetricsSources {
   git?: GitStatusSource;
   jobs?: JobsSource;
   inFlight?: () => { index: number; crates: number };
+  connections?: () => ConnectionCounts;
   now?: () => number;
 }
 
@@ -184,6 +186,46 @@ function registerGauges(registers: Registry[], sources: MetricsSources): void {
   });
   registerGitGauges(registers, sources, now);
   registerJobGauges(registers, sources);
+  registerConnectionMetrics(registers, sources);
+}
+
+/** Client connections, read from the connection guard when scraped. */
+function registerConnectionMetrics(registers: Registry[], sources: MetricsSources): void {
+  new Gauge({
+    name: 'cargo_cacher_client_connections',
+    help: 'Client TCP connections open now.',
+    registers,
+    collect() {
+      this.set(sources.connections?.().open ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'cargo_cacher_client_connections_max',
+    help: 'Connection caps in force, by scope (total from --max-connections, per_ip).',
+    labelNames: ['scope'],
+    registers,
+    collect() {
+      const counts = sources.connections?.();
+      if (!counts) return;
+      this.set({ scope: 'total' }, counts.maxConnections);
+      this.set({ scope: 'per_ip' }, counts.maxConnectionsPerIp);
+    },
+  });
+  new Counter({
+    name: 'cargo_cacher_client_connections_closed_total',
+    help:
+      'Client connections refused or closed by a limit: refused_per_ip, refused_total, evicted ' +
+      '(closed to admit another client at the total cap), idle_timeout, send_timeout (the client ' +
+      'stopped reading), body_timeout (HTTP/2 request body too slow).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      const events = sources.connections?.().events;
+      if (!events) return;
+      this.reset();
+      for (const [reason, count] of Object.entries(events)) this.inc({ reason }, count);
+    },
+  });
 }
 
 /**

@@ -9,6 +9,7 @@ import type { GcReport } from '../jobs/gc.ts';
 import type { VerifyReport } from '../jobs/verify.ts';
 import type { AppLogger } from '../logger.ts';
 import type { FinishedRequest, RequestObserver } from '../server/app.ts';
+import type { ConnectionCounts } from '../server/connection-guard.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { UpstreamObserver, UpstreamResult } from '../upstream/observed-client.ts';
 import { CacheSizer } from './cache-size.ts';
@@ -43,6 +44,8 @@ export interface LiveSources {
   git?: GitStatusSource;
   jobs?: JobsSource;
   inFlight?: () => { index: number; crates: number };
+  /** Client connections: open, caps, and refusals and timeouts so far. */
+  connections?: () => ConnectionCounts;
 }
 
 /** Statistics of one instance. */
@@ -103,6 +106,9 @@ export function createStats(options: StatsOptions): Stats {
     },
     get inFlight() {
       return live.inFlight;
+    },
+    get connections() {
+      return live.connections;
     },
   });
   let closed = false;
