@@ -55,6 +55,10 @@ async function main(): Promise<void> {
         '10s',
         '--index-ttl',
         '2s',
+        // The soak's clients all come from 127.0.0.1, standing in for many machines: the
+        // per-address cap (256 by default) would otherwise refuse the 257th of them.
+        '--max-connections-per-ip',
+        '100000',
       ],
       {
         // SOAK_PROXY_NODE_ARGS: extra node flags for the proxy (`--trace-gc`, `--cpu-prof`).

@@ -40,6 +40,9 @@ export interface ProxyLaunch {
 export async function startCacher(launch: ProxyLaunch): Promise<Server> {
   const port = await freePort();
   const args = ['-p', String(port), '--listen', '127.0.0.1', '-i', launch.storageDir];
+  // Every client of the bench comes from 127.0.0.1, standing in for many machines: the
+  // per-address cap (256 by default) would otherwise refuse the 257th of them.
+  args.push('--max-connections-per-ip', '100000');
   args.push('-s', launch.sparse, ...(launch.args ?? ['--no-git']));
   if (launch.tls) args.push('--tls-cert', launch.tls.certFile, '--tls-key', launch.tls.keyFile);
   // The launcher execs node itself, so the pid is node's. Profiling flags (`--cpu-prof` is not
