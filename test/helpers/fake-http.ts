@@ -20,9 +20,10 @@ export type Fault =
   | { kind: 'hang' }
   /** Close the connection without any answer (a reset before the headers). */
   | { kind: 'reset' }
-  /** Send the headers and half the body, then go silent (keep the socket open). */
-  | { kind: 'stall' }
-  /** Send the headers and half the body, then the rest once the test opens `gate`. */
+  /**
+   * Send the headers and half the body, then the rest once the test opens `gate`: a gate never
+   * opened is an upstream whose body stalls (the socket stays open).
+   */
   | { kind: 'gate'; gate: Gate }
   /** 200 with `bytes` of zeros: with `Content-Length`, or chunked when `chunked` is set. */
   | { kind: 'huge'; bytes: number; chunked?: boolean };
@@ -189,10 +190,6 @@ export function sendReply(res: ServerResponse, reply: Reply, fault: Fault | unde
   const headers: Record<string, string | number> = { ...reply.headers };
   if (reply.status !== 304) headers['Content-Length'] = body.length;
   res.writeHead(reply.status, headers);
-  if (fault?.kind === 'stall' && reply.status === 200 && body.length > 1) {
-    res.write(body.subarray(0, Math.floor(body.length / 2)));
-    return;
-  }
   if (fault?.kind === 'gate' && reply.status === 200 && body.length > 1) {
     const half = Math.floor(body.length / 2);
     // Counted once the first half is handed to the socket, so a test that waits for the

@@ -4,7 +4,7 @@ import { connect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConfigSettings } from '../../src/config.ts';
-import { startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet, type RawResponse } from '../helpers/http-get.ts';
 import {
   type LogLine,
@@ -104,7 +104,8 @@ describe('upstream faults: nothing cached', () => {
       resilience: { attempts: 1 },
     });
     await httpGet(`${proxy.url}${FAKE_A}`);
-    upstream.setFault({ kind: 'stall' }, 'crate');
+    // Half the body, and a gate that is never opened.
+    upstream.setFault({ kind: 'gate', gate: new Gate() }, 'crate');
     const response = await httpGet(crateUrl(proxy));
     assert.equal(response.status, 504);
     assert.match(detail(response), /--upstream-body-timeout/);
