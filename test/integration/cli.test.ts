@@ -38,6 +38,12 @@ const FLAGS = [
   '--upstream-body-timeout',
   '--max-crate-size',
   '--auth-token-file',
+  '--client-header-timeout',
+  '--client-body-timeout',
+  '--client-idle-timeout',
+  '--client-send-timeout',
+  '--max-connections',
+  '--max-connections-per-ip',
 ];
 
 interface Finished {
@@ -135,6 +141,7 @@ describe('cli: information', { timeout: 60_000 }, () => {
     // Durations read as seconds when bare, so their defaults must not show milliseconds.
     assert.match(stdout, /--index-ttl[\s\S]*?\(default: 60s\)/);
     assert.match(stdout, /--refresh[\s\S]*?\(default: 600s\)/);
+    assert.match(stdout, /--client-idle-timeout[\s\S]*?\(default: 5s\)/);
   });
 
   test("--version prints package.json's version", async (t) => {
@@ -156,6 +163,8 @@ describe('cli: bad values', { timeout: 60_000 }, () => {
     ['an unknown flag', ['--no-such-flag']],
     ['a misspelt flag', ['--prot', '8080']],
     ['an unknown log format', ['--log-format', 'xml']],
+    ['a per-address connection cap of zero', ['--max-connections-per-ip', '0']],
+    ['a header timeout longer than the body timeout', ['--client-header-timeout', '1m', '--no-git']],
     ['a storage dir below a file', ['-i', '/etc/passwd/sub', '-p', '0', '--no-git']],
   ];
   for (const [what, args] of cases) {
