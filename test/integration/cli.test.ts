@@ -164,7 +164,10 @@ describe('cli: bad values', { timeout: 60_000 }, () => {
     ['a misspelt flag', ['--prot', '8080']],
     ['an unknown log format', ['--log-format', 'xml']],
     ['a per-address connection cap of zero', ['--max-connections-per-ip', '0']],
-    ['a header timeout longer than the body timeout', ['--client-header-timeout', '1m', '--no-git']],
+    [
+      'a header timeout longer than the body timeout',
+      ['--client-header-timeout', '1m', '--no-git'],
+    ],
     ['a storage dir below a file', ['-i', '/etc/passwd/sub', '-p', '0', '--no-git']],
   ];
   for (const [what, args] of cases) {

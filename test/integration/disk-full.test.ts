@@ -87,7 +87,10 @@ function refusingWrites(client: S3Client, refuse: () => boolean): S3Client {
   });
 }
 
-async function setup(t: TestContext, openInner?: () => Promise<BlobStore>) {
+/** A store that still has to be made ready, as both stores do. */
+type UninitialisedStore = BlobStore & { init(): Promise<void> };
+
+async function setup(t: TestContext, openInner?: () => Promise<UninitialisedStore>) {
   const upstream = await startFakeUpstream({
     crates: [
       { name: 'fake-a', version: '0.1.0', padBytes: 300_000 },
