@@ -30,7 +30,7 @@ export function serverFactoryWith(
 ): FastifyServerFactory {
   return ((handler: (request: RawRequest, response: RawResponse) => void) => {
     const onRequest = (request: RawRequest, response: RawResponse) => {
-      if (request.httpVersionMajor === 1) guard.onHttp1Request(request, response);
+      if (request.httpVersionMajor === 1) guard.onHttp1Request(request);
       if (!fastPath(request, response)) handler(request, response);
     };
     const server = tls
@@ -64,6 +64,4 @@ function applyHttp1Deadlines(server: Server | Http2SecureServer, guard: Connecti
   // Read when the server starts listening; the plain server took it as an option above.
   (http1 as { connectionsCheckingInterval?: number }).connectionsCheckingInterval =
     DEADLINE_CHECK_INTERVAL_MS;
-  // The socket timeout the guard decides on: a stalled reader, or idle after a response.
-  http1.timeout = limits.sendTimeoutMs;
 }

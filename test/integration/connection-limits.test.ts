@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ClientLimits, ConfigSettings } from '../../src/config.ts';
+import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { parseExposition, sampleValue } from '../helpers/prometheus.ts';
-import { startUpstreamAndProxy } from '../helpers/proxy.ts';
+import { startProxy, startUpstreamAndProxy } from '../helpers/proxy.ts';
 import { openRaw, type RawConnectOptions, receive, settlesWithin } from '../helpers/raw-client.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { makeTestCertificates } from '../helpers/tls-certs.ts';
@@ -129,6 +130,30 @@ describe('client connections: deadlines', () => {
     });
   }
 
+  test('a response the client stops reading is aborted after the send timeout', async (t) => {
+    const upstream = await startFakeUpstream({
+      crates: [{ name: 'fake-big', version: '1.0.0', padBytes: 24_000_000 }],
+    });
+    t.after(() => upstream.close());
+    const proxy = await startProxy({
+      upstream,
+      settings: { clientLimits: { sendTimeoutMs: 1_000 } },
+    });
+    t.after(() => proxy.close());
+    const path = '/api/v1/crates/fake-big/1.0.0/download';
+    // Stored first (a miss would be prepared upstream, which is never cut), and too large to be
+    // held in memory: it streams from storage, so the server has bytes waiting for the reader.
+    assert.equal((await httpGet(`${proxy.url}${path}`)).status, 200);
+    const conn = await openFor(t, proxy.url);
+    conn.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    conn.socket.pause();
+    // A paused socket does not see the close; the server's count does.
+    await until(() => proxy.instance.connections.counts().events.send_timeout === 1, 6_000);
+    conn.socket.resume();
+    assert.ok(await settlesWithin(conn.closed, 2_000), 'the connection was closed');
+    assert.ok(conn.received().length < 24_000_000, 'the body was cut short');
+  });
+
   test('an idle HTTP/2 session with no open stream is closed', async (t) => {
     const { proxy } = await proxyWith(t, { idleTimeoutMs: 500 }, { tls: true });
     const session = connectHttp2(proxy.url, { rejectUnauthorized: false });
@@ -200,8 +225,8 @@ describe('/health and X-Cache-Status', () => {
   });
 });
 
-/** Waits (a few ms at a time, 2 s at most) until `check` holds. */
-async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !check(); i++) await delay(10);
+/** Waits (10 ms at a time, `ms` at most) until `check` holds. */
+async function until(check: () => boolean, ms = 2_000): Promise<void> {
+  for (let i = 0; i < ms / 10 && !check(); i++) await delay(10);
   assert.ok(check(), 'the condition never held');
 }
