@@ -15,6 +15,7 @@ import type { CrateCache } from '../cache/crate-cache.ts';
 import type { HotCrates } from '../cache/hot-crates.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
+import type { StorageHealth } from '../cache/storage-guard.ts';
 import type { Config } from '../config.ts';
 import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
@@ -63,13 +64,6 @@ export interface AppServices {
   hotCrates?: HotCrates;
   /** Whether storage takes writes; `problem` says why not (errno and path). */
   storageHealth?: () => StorageHealth;
-}
-
-/** What /health says of storage writes (disk-full.ts tracks them). */
-export interface StorageHealth {
-  writable: boolean;
-  /** One line, e.g. `storage not writable: EACCES storing crates/se/rd/serde-1.0.0.crate`. */
-  problem?: string;
 }
 
 /** Observes every finished request (statistics subscribe here). */
