@@ -44,6 +44,12 @@ export interface Instance {
 /** Extra pieces a caller plugs in (statistics recorders, for instance). */
 export interface InstanceOptions {
   observers?: RequestObserver[];
+  /**
+   * The instance's one clock (default `Date.now`): index TTL, circuit-breaker cool-downs, the
+   * storage guard, statistics and expiration all read it, so a test can move time for all of
+   * them at once instead of sleeping.
+   */
+  now?: () => number;
 }
 
 /**
@@ -63,11 +69,13 @@ export async function startInstance(
   const store = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   const git = createGitMirror(config, log);
+  const now = options.now ?? Date.now;
   const stats = createStats({
     storageDir: config.storageDir,
     store,
     log,
     offline: config.offline,
+    now,
     // Measuring a bucket lists all of it (billed per 1,000 keys): every 10 minutes is plenty.
     ...(config.s3 && { cacheSizeMaxAgeMs: 600_000 }),
   });
@@ -77,6 +85,7 @@ export async function startInstance(
     store,
     http,
     upstreamObserver: stats.observeUpstream,
+    now,
     ...(git && { git }),
   });
   const connections = new ConnectionGuard(resolveClientLimits(config.clientLimits), log);
@@ -86,7 +95,7 @@ export async function startInstance(
     inFlight: () => ({ index: deps.index.inFlight, crates: deps.crates.inFlight }),
     ...(git && { git }),
   });
-  const maintenance = createMaintenance(config, deps, stats, pinned);
+  const maintenance = createMaintenance(config, deps, stats, pinned, now);
   const observers = [stats.observe, ...(options.observers ?? [])];
   const app = buildApp({ ...deps, stats, observers, connections, ...(tls && { tls }) });
   await app.listen({ port: config.port, host: config.listen });
@@ -150,6 +159,7 @@ function createMaintenance(
   deps: AppDeps,
   stats: Stats,
   pinned: ReadonlySet<string>,
+  now: () => number,
 ): Maintenance {
   const { maxSizeBytes, expireAfterMs, gcIntervalMs, verifyEveryMs } = config.upkeep;
   return new Maintenance({
@@ -169,6 +179,7 @@ function createMaintenance(
     onVerify: (report) => stats.observeVerify(report),
     // With a git mirror, checksums come from it; without, a lost index file is fetched again.
     restoreIndex: !config.offline && !config.git.enabled,
+    now,
   });
 }
 

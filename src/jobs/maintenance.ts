@@ -30,6 +30,8 @@ export interface MaintenanceDeps {
   /** Told about every sweep and check (statistics count evictions and problems). */
   onSweep?: (report: GcReport) => void;
   onVerify?: (report: VerifyReport) => void;
+  /** The instance's clock: "not served for --expire-after" is measured against it. */
+  now?: () => number;
 }
 
 /** Runs the background upkeep loops. */
@@ -63,7 +65,8 @@ export class Maintenance {
 
   /** One expiration sweep. */
   async runGc(): Promise<GcReport> {
-    const report = await sweep(this.#deps.store, this.#deps.usage, this.#deps.policy);
+    const now = (this.#deps.now ?? Date.now)();
+    const report = await sweep(this.#deps.store, this.#deps.usage, this.#deps.policy, now);
     if (report.removed.length > 0) {
       this.#deps.log.notice(
         {

@@ -27,6 +27,8 @@ export interface ProxyOptions {
   observers?: RequestObserver[];
   /** Keep log lines (info and up, or from the level given) in {@link RunningProxy.logs}. */
   captureLogs?: boolean | 'debug';
+  /** The instance's clock (default `Date.now`); a test passes `() => clock.ms` to move time. */
+  now?: () => number;
 }
 
 /** One captured log line. */
@@ -74,6 +76,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   const log = createLogger({ level, format: 'json', destination });
   const instance = await startInstance(config, log, {
     ...(options.observers && { observers: options.observers }),
+    ...(options.now && { now: options.now }),
   });
   const { app, deps, http, url } = instance;
   let closed = false;

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import type { Config, ConfigSettings } from '../../src/config.ts';
 import type { FakeCrateSpec, FakeUpstream, FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
@@ -33,7 +32,12 @@ type Setup = UpstreamAndProxy;
 /** A fake upstream with {@link CRATES} and a proxy in front of it, closed when the test ends. */
 function setup(
   t: TestContext,
-  options: { upstream?: FakeUpstreamOptions; settings?: ConfigSettings; storageDir?: string } = {},
+  options: {
+    upstream?: FakeUpstreamOptions;
+    settings?: ConfigSettings;
+    storageDir?: string;
+    now?: () => number;
+  } = {},
 ): Promise<Setup> {
   return startUpstreamAndProxy(t, {
     ...options,
@@ -204,13 +208,20 @@ describe('sparse index: index files', () => {
   });
 
   test('shows a newly published version once the TTL has passed', async (t) => {
-    const { upstream, proxy } = await setup(t, { settings: { indexTtlMs: 1000 } });
+    // A TTL no test could sleep through: only the instance's clock moves past it.
+    const clock = { ms: Date.now() };
+    const ttlMs = 3_600_000;
+    const { upstream, proxy } = await setup(t, {
+      settings: { indexTtlMs: ttlMs },
+      now: () => clock.ms,
+    });
     const before = await httpGet(`${proxy.url}${FAKE_A}`);
     const published = await upstream.addCrate({ name: 'fake-a', version: '0.1.1' });
+    clock.ms += ttlMs - 1;
     const cached = await httpGet(`${proxy.url}${FAKE_A}`);
-    assert.equal(cached.headers['x-cache-status'], 'HIT');
+    assert.equal(cached.headers['x-cache-status'], 'HIT', 'fresh until the TTL has passed');
     assert.deepEqual(cached.body, before.body);
-    await delay(1100);
+    clock.ms += 1;
     const after = await httpGet(`${proxy.url}${FAKE_A}`);
     assert.equal(after.headers['x-cache-status'], 'REVALIDATED');
     assert.ok(after.body.toString().includes(published.indexLine));

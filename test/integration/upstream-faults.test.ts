@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { ConfigSettings } from '../../src/config.ts';
 import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet, type RawResponse } from '../helpers/http-get.ts';
@@ -15,9 +14,12 @@ import {
 
 const FAKE_A = '/index/fa/ke/fake-a';
 const FAST = { retryDelayMs: 20, breakerFailures: 100 };
+/** A cool-down no test could sleep through: the breaker tests move the instance's clock. */
+const COOL_DOWN_MS = 3_600_000;
 
-function setup(t: TestContext, settings: ConfigSettings = {}) {
+function setup(t: TestContext, settings: ConfigSettings = {}, now?: () => number) {
   return startUpstreamAndProxy(t, {
+    ...(now && { now }),
     upstream: {
       crates: [
         { name: 'fake-a', version: '0.1.0' },
@@ -213,10 +215,15 @@ describe('upstream faults: malformed data', () => {
 
 describe('upstream faults: circuit breaker and stale content', () => {
   test('opens after repeated failures: misses fail fast, hits stay fast, upstream is left alone', async (t) => {
-    const { upstream, proxy } = await setup(t, {
-      indexTtlMs: 0,
-      resilience: { attempts: 1, breakerFailures: 3, breakerCoolDownMs: 1500 },
-    });
+    const clock = { ms: Date.now() };
+    const { upstream, proxy } = await setup(
+      t,
+      {
+        indexTtlMs: 0,
+        resilience: { attempts: 1, breakerFailures: 3, breakerCoolDownMs: COOL_DOWN_MS },
+      },
+      () => clock.ms,
+    );
     assert.equal((await httpGet(crateUrl(proxy))).status, 200);
     upstream.setFault({ kind: 'status', status: 503 });
     for (let i = 0; i < 3; i++) await httpGet(crateUrl(proxy, 'fake-b', '0.2.0'));
@@ -243,23 +250,30 @@ describe('upstream faults: circuit breaker and stale content', () => {
     assert.equal(health.status, 'degraded');
 
     upstream.setFault(undefined);
-    await delay(1600);
+    clock.ms += COOL_DOWN_MS - 1;
+    assert.match(detail(await httpGet(crateUrl(proxy, 'fake-b', '0.2.0'))), /not asking it again/);
+    assert.equal(upstream.requests.length, 0, 'still open until the cool-down is over');
+    clock.ms += 1;
     assert.equal((await httpGet(crateUrl(proxy, 'fake-b', '0.2.0'))).status, 200);
     assert.ok(proxy.logs.some((line) => /circuit closed/.test(line.msg)));
   });
 
   test('a failed probe keeps the circuit open for another cool-down', async (t) => {
-    const { upstream, proxy } = await setup(t, {
-      resilience: { attempts: 1, breakerFailures: 1, breakerCoolDownMs: 300 },
-    });
+    const clock = { ms: Date.now() };
+    const { upstream, proxy } = await setup(
+      t,
+      { resilience: { attempts: 1, breakerFailures: 1, breakerCoolDownMs: COOL_DOWN_MS } },
+      () => clock.ms,
+    );
     await upstream.stop();
     await httpGet(`${proxy.url}${FAKE_A}`);
-    await delay(350);
+    clock.ms += COOL_DOWN_MS;
     assert.equal((await httpGet(`${proxy.url}${FAKE_A}`)).status, 503);
     assert.ok(proxy.logs.some((line) => /probe failed/.test(line.msg)));
     await upstream.restart();
+    clock.ms += COOL_DOWN_MS - 1;
     assert.match(detail(await httpGet(`${proxy.url}${FAKE_A}`)), /not asking it again/);
-    await delay(350);
+    clock.ms += 1;
     assert.equal((await httpGet(`${proxy.url}${FAKE_A}`)).status, 200);
   });
 });
