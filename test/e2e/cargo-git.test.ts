@@ -3,7 +3,6 @@ import { execFile } from 'node:child_process';
 import { access, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type CargoSandbox, lockedPackages, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import { gitEnv } from '../helpers/fake-git-index.ts';
@@ -12,6 +11,7 @@ import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { cargoAvailable } from '../helpers/tools.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -66,15 +66,6 @@ async function sandbox(
   });
   t.after(() => made.remove());
   return made;
-}
-
-/** Polls `check` every 100 ms until it is true, failing with `what` after `timeoutMs`. */
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(100);
-  }
 }
 
 /** Waits until the proxy's mirror has fetched upstream's current HEAD. */

@@ -6,7 +6,6 @@ import { readdir, readFile } from 'node:fs/promises';
 import { connect } from 'node:http2';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
@@ -19,6 +18,7 @@ import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { makeTestCertificates, type TestCertificates } from '../helpers/tls-certs.ts';
 import { toolAvailable } from '../helpers/tools.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -79,14 +79,6 @@ async function readStream(stream: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(100);
-  }
 }
 
 describe('HTTPS with HTTP/2 (--tls-cert, --tls-key)', () => {

@@ -4,7 +4,6 @@ import { writeFile } from 'node:fs/promises';
 import { connect as connectHttp2, constants } from 'node:http2';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { ClientLimits, ConfigSettings } from '../../src/config.ts';
 import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
@@ -13,6 +12,7 @@ import { startProxy, startUpstreamAndProxy } from '../helpers/proxy.ts';
 import { openRaw, type RawConnectOptions, receive, settlesWithin } from '../helpers/raw-client.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { makeTestCertificates } from '../helpers/tls-certs.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const TOKEN = 'limits-token-3c2b1a';
 const CRATES = [{ name: 'fake-a', version: '0.1.0' }];
@@ -148,7 +148,11 @@ describe('client connections: deadlines', () => {
     conn.socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
     conn.socket.pause();
     // A paused socket does not see the close; the server's count does.
-    await until(() => proxy.instance.connections.counts().events.send_timeout === 1, 6_000);
+    await waitFor(
+      () => proxy.instance.connections.counts().events.send_timeout === 1,
+      6_000,
+      'the send timeout to close the stalled reader',
+    );
     conn.socket.resume();
     assert.ok(await settlesWithin(conn.closed, 2_000), 'the connection was closed');
     assert.ok(conn.received().length < 24_000_000, 'the body was cut short');
@@ -163,6 +167,68 @@ describe('client connections: deadlines', () => {
     await once(stream, 'end');
     assert.ok(await settlesWithin(once(session, 'close'), 4_000), 'the session was closed');
     assert.equal(proxy.instance.connections.counts().events.idle_timeout, 1);
+  });
+
+  test('over HTTP/2 an authorised body that trickles is reset at the request timeout', async (t) => {
+    const { proxy } = await proxyWith(
+      t,
+      { headersTimeoutMs: 500, requestTimeoutMs: 1_000 },
+      { tokens: true, tls: true },
+    );
+    const session = connectHttp2(proxy.url, { rejectUnauthorized: false });
+    t.after(() => session.destroy());
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/api/v1/prefetch',
+      authorization: TOKEN,
+      'content-type': 'text/plain',
+      'content-length': '1000000',
+    });
+    stream.on('error', () => undefined);
+    stream.write('f');
+    const drip = setInterval(() => stream.write('o'), 200);
+    t.after(() => clearInterval(drip));
+    assert.ok(await settlesWithin(once(stream, 'close'), 5_000), 'the stream was reset');
+    assert.equal(stream.rstCode, constants.NGHTTP2_CANCEL);
+    assert.equal(proxy.instance.connections.counts().events.body_timeout, 1);
+    assert.equal(session.closed || session.destroyed, false, 'the session itself lives on');
+  });
+
+  test('over HTTP/2 a stream the client stops reading is reset after the send timeout', async (t) => {
+    const upstream = await startFakeUpstream({
+      crates: [{ name: 'fake-big', version: '1.0.0', padBytes: 24_000_000 }],
+    });
+    t.after(() => upstream.close());
+    const dir = await makeTempDir('limits-h2');
+    t.after(() => removeTempDir(dir));
+    const certs = await makeTestCertificates(dir);
+    const proxy = await startProxy({
+      upstream,
+      settings: {
+        clientLimits: { sendTimeoutMs: 1_000 },
+        tls: { certFile: certs.certFile, keyFile: certs.keyFile },
+      },
+    });
+    t.after(() => proxy.close());
+    const path = '/api/v1/crates/fake-big/1.0.0/download';
+    const session = connectHttp2(proxy.url, { rejectUnauthorized: false });
+    t.after(() => session.destroy());
+    // Stored first, over its own stream: the crate is then streamed from storage.
+    const first = session.request({ ':path': path });
+    first.resume();
+    await once(first, 'end');
+    const stalled = session.request({ ':path': path });
+    stalled.on('error', () => undefined);
+    const reset = once(stalled, 'close');
+    // Never read: the client's flow-control window stops the server after 64 KB.
+    stalled.pause();
+    await waitFor(
+      () => proxy.instance.connections.counts().events.send_timeout === 1,
+      6_000,
+      'the send timeout to reset the stalled stream',
+    );
+    assert.ok(await settlesWithin(reset, 2_000), 'the stream was reset');
+    assert.equal(stalled.rstCode, constants.NGHTTP2_CANCEL);
   });
 });
 
@@ -187,7 +253,11 @@ describe('client connections: caps', () => {
     for (let i = 0; i < 6; i++)
       heavy.push(await openFor(t, proxy.url, { localAddress: '127.0.0.2' }));
     // Each connection is counted when accepted: wait until the server has seen all six.
-    await until(() => proxy.instance.connections.counts().open === 6);
+    await waitFor(
+      () => proxy.instance.connections.counts().open === 6,
+      2_000,
+      'six open connections',
+    );
     const seventh = await openFor(t, proxy.url, { localAddress: '127.0.0.2' });
     assert.ok(await settlesWithin(seventh.closed, 2_000), 'the heavy client gets no seventh');
     assert.equal((await httpGet(`${proxy.url}/health`)).status, 200, 'a new client is served');
@@ -224,9 +294,3 @@ describe('/health and X-Cache-Status', () => {
     assert.equal(crate.headers['x-cache-status'], 'NOT_FOUND');
   });
 });
-
-/** Waits (10 ms at a time, `ms` at most) until `check` holds. */
-async function until(check: () => boolean, ms = 2_000): Promise<void> {
-  for (let i = 0; i < ms / 10 && !check(); i++) await delay(10);
-  assert.ok(check(), 'the condition never held');
-}

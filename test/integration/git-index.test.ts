@@ -17,6 +17,7 @@ import { startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -82,19 +83,6 @@ function mirrorOf(proxy: RunningProxy) {
   const mirror = proxy.deps.git;
   assert.ok(mirror, 'the proxy serves git');
   return mirror;
-}
-
-/** Polls `check` every 50 ms until it is true, failing with `what` after `timeoutMs`. */
-async function waitFor(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await delay(50);
-  }
 }
 
 /** Runs git with `home` as HOME and no user or system config. */

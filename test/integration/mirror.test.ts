@@ -23,6 +23,7 @@ import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { cargoAvailable } from '../helpers/tools.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -64,19 +65,6 @@ function generatedCrates(): FakeCrateSpec[] {
     }
   });
   return specs;
-}
-
-/** Waits for `predicate`, failing with `what` after `timeoutMs`. */
-async function waitFor(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await delay(20);
-  }
 }
 
 function mirrorJobs(proxy: RunningProxy): JobSnapshot[] {

@@ -20,6 +20,7 @@ import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { cargoAvailable } from '../helpers/tools.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -213,15 +214,6 @@ function splitLabel(label: string): [string, string] {
 
 function q(value: string): string {
   return JSON.stringify(value);
-}
-
-/** Waits for `predicate`, failing with `what` after `timeoutMs`. */
-async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await delay(20);
-  }
 }
 
 /** Waits until the proxy's (only) prefetch job is done and returns it with its report. */

@@ -5,13 +5,13 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 const execFileAsync = promisify(execFile);
 const CRATE_PAD = 20_000;
@@ -58,14 +58,18 @@ describe('expiration', () => {
     t.after(() => removeTempDir(dir));
     const pinFile = join(dir, 'pins.txt');
     await writeFile(pinFile, 'up-a = 1.0.0\n');
+    // Served times come from the instance's clock, set past every file's mtime so that they,
+    // not the order the files were written in, decide what was least recently served.
+    const clock = { ms: Date.now() + 3_600_000 };
     const proxy = await startProxy({
       upstream,
       settings: { upkeep: { maxSizeBytes: 3.5 * CRATE_PAD, pins: [pinFile] } },
+      now: () => clock.ms,
     });
     t.after(() => proxy.close());
     for (const name of NAMES) {
       assert.equal((await download(proxy, name)).status, 200);
-      await sleep(20);
+      clock.ms += 1000;
     }
     // up-b is served again last: it becomes the most recently served.
     assert.equal((await download(proxy, 'up-b')).status, 200);
@@ -118,11 +122,18 @@ describe('expiration', () => {
 
   test('--expire-after removes crates not served since, and unused index files', async (t) => {
     const upstream = await upstreamWithCrates(t);
-    const proxy = await startProxy({ upstream, settings: { upkeep: { expireAfterMs: 150 } } });
+    // An hour no test could sleep through: only the instance's clock moves past it.
+    const clock = { ms: Date.now() };
+    const expireAfterMs = 3_600_000;
+    const proxy = await startProxy({
+      upstream,
+      settings: { upkeep: { expireAfterMs } },
+      now: () => clock.ms,
+    });
     t.after(() => proxy.close());
     await download(proxy, 'up-a');
     assert.equal((await httpGet(`${proxy.url}/index/up/-c/up-c`)).status, 200);
-    await sleep(300);
+    clock.ms += 2 * expireAfterMs;
     await download(proxy, 'up-b');
     const report = await proxy.instance.maintenance.runGc();
     const keys = report.removed.map((r) => r.key).sort();
@@ -210,9 +221,11 @@ describe('integrity', () => {
     await download(proxy, 'up-a');
     const path = storedPath(proxy, 'up-a');
     await corrupt(path);
-    const deadline = Date.now() + 10_000;
-    while ((await exists(path)) && Date.now() < deadline) await sleep(50);
-    assert.equal(await exists(path), false, 'the corrupt file left the served tree');
+    await waitFor(
+      async () => !(await exists(path)),
+      10_000,
+      'the corrupt file to leave the served tree',
+    );
     const quarantined = await readdir(
       join(proxy.storageDir, 'quarantine', 'crates', 'up', '-a', 'up-a'),
     );
@@ -239,8 +252,6 @@ describe('startup cleanup', () => {
     const second = await startProxy({ upstream, storageDir });
     t.after(() => second.close());
     assert.deepEqual(await readdir(join(storageDir, 'tmp')), []);
-    const deadline = Date.now() + 5_000;
-    while (!(await exists(indexFile)) && Date.now() < deadline) await sleep(50);
-    assert.ok(await exists(indexFile), 'the index file was fetched again');
+    await waitFor(() => exists(indexFile), 5_000, 'the index file to be fetched again');
   });
 });
