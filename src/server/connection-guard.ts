@@ -207,23 +207,24 @@ export class ConnectionGuard {
   #watchStream(stream: ServerHttp2Stream): void {
     const session = stream.session;
     if (session) openStreams.set(session, (openStreams.get(session) ?? 0) + 1);
-    stream.once('close', () => {
-      if (session) openStreams.set(session, (openStreams.get(session) ?? 1) - 1);
-    });
     // Node emits a stream's 'timeout' only while its writes make no progress.
     stream.setTimeout(this.limits.sendTimeoutMs, () => {
       if (stream.writableLength === 0) return;
       this.#events.send_timeout += 1;
       stream.close(constants.NGHTTP2_CANCEL);
     });
-    if (stream.endAfterHeaders) return;
-    const deadline = setTimeout(() => {
-      if (stream.destroyed || stream.state.remoteClose) return;
-      this.#events.body_timeout += 1;
-      stream.close(constants.NGHTTP2_CANCEL);
-    }, this.limits.requestTimeoutMs);
-    deadline.unref();
-    stream.once('close', () => clearTimeout(deadline));
+    // A request with a body must deliver it within the request timeout.
+    const deadline = stream.endAfterHeaders
+      ? undefined
+      : setTimeout(() => {
+          if (stream.destroyed || stream.state.remoteClose) return;
+          this.#events.body_timeout += 1;
+          stream.close(constants.NGHTTP2_CANCEL);
+        }, this.limits.requestTimeoutMs).unref();
+    stream.once('close', () => {
+      if (session) openStreams.set(session, (openStreams.get(session) ?? 1) - 1);
+      clearTimeout(deadline);
+    });
   }
 }
 
