@@ -22,6 +22,14 @@ export interface Row {
   higherIsBetter: boolean;
   /** The goal as a ratio, e.g. `≥ 0.8` (higher) or `≤ 1.2` (lower). */
   goal?: number;
+  /** An absolute goal on cargo-cacher's median (`≤ 50` ms), met together with `goal`. */
+  limit?: Limit;
+}
+
+/** An absolute bound, in the row's unit. */
+export interface Limit {
+  op: '≤' | '<' | '≥';
+  value: number;
 }
 
 /** One measurement's results. */
@@ -30,6 +38,8 @@ export interface Section {
   rows: Row[];
   /** Extra facts (counts, setup) as bullet lines. */
   notes: string[];
+  /** Headings of the two value columns, when they are not cargo-cacher and a baseline. */
+  columns?: { subject: string; baseline: string };
 }
 
 /** Builds a row from paired samples (same length, run i of each belongs together). */
@@ -51,13 +61,24 @@ export function compare(
   };
 }
 
-/** True when the median ratio meets the row's goal (undefined without a goal). */
+/** True when the median ratio and median value meet the row's goals (undefined without any). */
 export function goalMet(row: Row): boolean | undefined {
-  if (row.goal === undefined) return undefined;
-  return row.higherIsBetter ? row.ratio.median >= row.goal : row.ratio.median <= row.goal;
+  const checks: boolean[] = [];
+  if (row.goal !== undefined) {
+    checks.push(row.higherIsBetter ? row.ratio.median >= row.goal : row.ratio.median <= row.goal);
+  }
+  if (row.limit !== undefined) checks.push(limitMet(row.limit, row.subject.median));
+  // A figure that could not be measured (NaN) compares false: the goal counts as missed.
+  return checks.length === 0 ? undefined : checks.every(Boolean);
+}
+
+function limitMet(limit: Limit, value: number): boolean {
+  if (limit.op === '≤') return value <= limit.value;
+  return limit.op === '<' ? value < limit.value : value >= limit.value;
 }
 
 function fmt(value: number): string {
+  if (value === Number.POSITIVE_INFINITY) return '∞';
   if (!Number.isFinite(value)) return 'n/a';
   const abs = Math.abs(value);
   if (abs >= 100) return value.toFixed(0);
@@ -71,13 +92,17 @@ function range(summary: Summary): string {
 
 function goalText(row: Row): string {
   const met = goalMet(row);
-  if (met === undefined || row.goal === undefined) return '';
-  return `${row.higherIsBetter ? '≥' : '≤'} ${row.goal}× ${met ? '✅' : '❌'}`;
+  if (met === undefined) return '';
+  const parts: string[] = [];
+  if (row.goal !== undefined) parts.push(`${row.higherIsBetter ? '≥' : '≤'} ${row.goal}×`);
+  if (row.limit !== undefined) parts.push(`${row.limit.op} ${row.limit.value} ${row.unit}`);
+  return `${parts.join(', ')} ${met ? '✅' : '❌'}`;
 }
 
 function table(section: Section): string {
+  const columns = section.columns ?? { subject: 'cargo-cacher', baseline: 'baseline' };
   const lines = [
-    '| measurement | cargo-cacher | baseline | ratio | goal |',
+    `| measurement | ${columns.subject} | ${columns.baseline} | ratio | goal |`,
     '|---|---|---|---|---|',
   ];
   for (const row of section.rows) {
