@@ -28,12 +28,24 @@ export interface BenchSettings {
   memoryConnections: number;
   bigCrateBytes: number;
   mirrorThreads: number[];
-  /** Measurements to run (`BENCH_ONLY=crates,index`), all when unset. */
+  /** Synthetic registry sizes of the scale measurement, in versions (smallest first). */
+  scaleSizes: number[];
+  /** How long the scale measurement waits for the cache to get back under `--max-size`, s. */
+  scaleBudgetWaitS: number;
+  /** Seconds over which the scale measurement takes idle CPU. */
+  scaleIdleS: number;
+  /** Measurements to run (`npm run bench -- crates index` or `BENCH_ONLY=crates,index`). */
   only: Set<string> | undefined;
 }
 
 /** Measurement names, in run order. */
 export const MEASUREMENTS = ['crates', 'index', 'cargo', 'stampede', 'memory', 'mirror'] as const;
+
+/** Measurements that take long, so they run only when named (`npm run bench -- scale`). */
+export const ON_REQUEST = ['scale'] as const;
+
+/** Every measurement name, in run order. */
+export type MeasurementName = (typeof MEASUREMENTS)[number] | (typeof ON_REQUEST)[number];
 
 const MB = 1024 * 1024;
 
@@ -45,13 +57,28 @@ function numberFromEnv(name: string, fallback: number): number {
   return n;
 }
 
-/** Reads the settings from `BENCH_*` variables. */
-export function loadSettings(): BenchSettings {
+function sizesFromEnv(name: string, fallback: number[]): number[] {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const sizes = value.split(',').map((part) => Number(part.trim()));
+  if (sizes.some((n) => !Number.isInteger(n) || n <= 0)) {
+    throw new Error(`${name} must be comma-separated positive integers`);
+  }
+  return sizes.sort((a, b) => a - b);
+}
+
+/**
+ * Reads the settings from `BENCH_*` variables; `names` (the command line's) choose the
+ * measurements like `BENCH_ONLY` and win over it.
+ */
+export function loadSettings(names: string[] = []): BenchSettings {
   const quick = process.env.BENCH_QUICK === '1' || process.env.BENCH_QUICK === 'true';
-  const only = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
+  const only =
+    names.length > 0 ? names : process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
+  const known: readonly string[] = [...MEASUREMENTS, ...ON_REQUEST];
   for (const name of only ?? []) {
-    if (!(MEASUREMENTS as readonly string[]).includes(name)) {
-      throw new Error(`BENCH_ONLY: unknown measurement ${name} (${MEASUREMENTS.join(', ')})`);
+    if (!known.includes(name)) {
+      throw new Error(`unknown measurement ${name} (${known.join(', ')})`);
     }
   }
   return {
@@ -69,6 +96,9 @@ export function loadSettings(): BenchSettings {
     memoryConnections: 256,
     bigCrateBytes: numberFromEnv('BENCH_BIG_MB', quick ? 50 : 200) * MB,
     mirrorThreads: [16, 64],
+    scaleSizes: sizesFromEnv('BENCH_SCALE_SIZES', quick ? [2000, 20000] : [10000, 200000]),
+    scaleBudgetWaitS: numberFromEnv('BENCH_SCALE_BUDGET_WAIT_S', quick ? 120 : 900),
+    scaleIdleS: numberFromEnv('BENCH_SCALE_IDLE_S', quick ? 15 : 60),
     only: only && new Set(only),
   };
 }
