@@ -1,29 +1,49 @@
 /**
  * @module
- * One running cargo-cacher: storage, upstream client, git mirror, caches, HTTP app and
- * background jobs, started and stopped in the right order. The CLI's `serve` and the tests
- * both start instances through here, so they run the same wiring.
+ * The composition root: all wiring of one cargo-cacher lives here. {@link startInstance} starts a
+ * running one (storage and its catalogue, upstream client, git mirror, caches, HTTP app and
+ * background jobs, started and stopped in the right order); the one-shot commands (`prefetch`,
+ * `gc`, `verify`, `reconcile`) open the same storage and caches through {@link openStorage} and
+ * {@link createServices}. The CLI and the tests build instances the same way.
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { Catalogue } from './cache/catalogue.ts';
+import { CrateCache } from './cache/crate-cache.ts';
+import { HotCrates } from './cache/hot-crates.ts';
+import { IndexCache, type IndexSource } from './cache/index-cache.ts';
+import { FallbackIndexSource, GitIndexSource } from './cache/index-sources.ts';
+import { RegistryConfigService } from './cache/registry-config-service.ts';
+import { StorageWriteGuard } from './cache/storage-guard.ts';
+import { trackChanges } from './cache/tracked-store.ts';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
 import { GitMirror } from './git/git-mirror.ts';
+import { JobRegistry } from './jobs/job.ts';
 import { Maintenance } from './jobs/maintenance.ts';
 import { FullMirror } from './jobs/mirror.ts';
 import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
+import { Prefetcher } from './jobs/prefetcher.ts';
 import type { AppLogger } from './logger.ts';
 import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
 import { ConnectionGuard, resolveClientLimits } from './server/connection-guard.ts';
-import { createServices } from './server/services.ts';
 import { readTlsFiles } from './server/tls.ts';
+import { catalogueSize } from './stats/cache-size.ts';
 import { createStats, type Stats } from './stats/stats.ts';
-import { createUsageSource } from './stats/usage.ts';
+import { createLastServedLookup } from './stats/usage.ts';
 import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { openS3Store } from './storage/s3-location.ts';
+import { CircuitBreakers } from './upstream/circuit-breaker.ts';
+import { UpstreamGuard } from './upstream/failover.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
+import {
+  observeHttpClient,
+  type UpstreamObserver,
+  type UpstreamSource,
+} from './upstream/observed-client.ts';
+import { SparseUpstream } from './upstream/sparse-index.ts';
 
 /** A started instance. */
 export interface Instance {
@@ -33,6 +53,8 @@ export interface Instance {
   fullMirror: FullMirror | undefined;
   maintenance: Maintenance;
   stats: Stats;
+  /** What the cache holds. */
+  catalogue: Catalogue;
   /** Client connection caps and deadlines, with their counts. */
   connections: ConnectionGuard;
   /** The URL this instance listens at (`http://127.0.0.1:PORT`, `https://` with TLS). */
@@ -66,23 +88,21 @@ export async function startInstance(
     config.prefetch.length > 0 ? await readPrefetchPaths(config.prefetch) : undefined;
   const tls = config.tls && (await readTlsFiles(config.tls));
   const pinned = await readPins([...config.prefetch, ...config.upkeep.pins]);
-  const store = await openStorage(config, log);
+  const now = options.now ?? Date.now;
+  const storage = await openStorage(config, log, { now, pinned });
   const http = createHttpClient(config.timeouts);
   const git = createGitMirror(config, log);
-  const now = options.now ?? Date.now;
   const stats = createStats({
     storageDir: config.storageDir,
-    store,
     log,
     offline: config.offline,
     now,
-    // Measuring a bucket lists all of it (billed per 1,000 keys): every 10 minutes is plenty.
-    ...(config.s3 && { cacheSizeMaxAgeMs: 600_000 }),
+    cacheSize: () => catalogueSize(storage.catalogue, now),
   });
   const deps = createServices({
     config,
     log,
-    store,
+    storage,
     http,
     upstreamObserver: stats.observeUpstream,
     now,
@@ -95,7 +115,7 @@ export async function startInstance(
     inFlight: () => ({ index: deps.index.inFlight, crates: deps.crates.inFlight }),
     ...(git && { git }),
   });
-  const maintenance = createMaintenance(config, deps, stats, pinned, now);
+  const maintenance = createMaintenance(config, deps, storage, stats, pinned, now);
   const observers = [stats.observe, ...(options.observers ?? [])];
   const app = buildApp({ ...deps, stats, observers, connections, ...(tls && { tls }) });
   await app.listen({ port: config.port, host: config.listen });
@@ -113,6 +133,7 @@ export async function startInstance(
     fullMirror,
     maintenance,
     stats,
+    catalogue: storage.catalogue,
     connections,
     url,
     async close() {
@@ -124,17 +145,75 @@ export async function startInstance(
       await http.close();
       // Last: the jobs above may still have reported upstream requests while stopping.
       stats.close();
-      await store.close();
+      await storage.close();
     },
   };
 }
 
 /**
- * Opens the blob store (the `-i` directory, or the `--storage` bucket) and removes what an
- * interrupted run left half-written. With a bucket, `-i` is still made ready: it keeps this
- * instance's own state (stats.sqlite, the git mirror).
+ * Storage as the caches use it: the blob store, its catalogue, and the store seen through both
+ * (`store`: every publish and delete is recorded in the catalogue and drops the crate's copy in
+ * memory).
  */
-export async function openStorage(config: Readonly<Config>, log: AppLogger): Promise<BlobStore> {
+export interface OpenedStorage {
+  /** The blob store itself: the reconcile lists it. */
+  raw: BlobStore;
+  /** The store every cache and job writes through. */
+  store: BlobStore;
+  catalogue: Catalogue;
+  hotCrates: HotCrates;
+  /** Writes what the catalogue has pending and closes both. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the blob store (the `-i` directory, or the `--storage` bucket), removes what an
+ * interrupted run left half-written, and opens the catalogue at `<-i>/catalogue.sqlite`. With a
+ * bucket, `-i` still keeps this instance's own state (catalogue, statistics, git mirror).
+ */
+export async function openStorage(
+  config: Readonly<Config>,
+  log: AppLogger,
+  options: { now?: () => number; pinned?: ReadonlySet<string> } = {},
+): Promise<OpenedStorage> {
+  const raw = await openBlobStore(config, log);
+  try {
+    return catalogueStore(raw, config.storageDir, log, options);
+  } catch (err) {
+    await raw.close();
+    throw err;
+  }
+}
+
+/**
+ * Opens the catalogue of `storageDir` over an open blob store (tests pass stores of their own):
+ * the other half of {@link openStorage}.
+ */
+export function catalogueStore(
+  raw: BlobStore,
+  storageDir: string,
+  log: AppLogger,
+  options: { now?: () => number; pinned?: ReadonlySet<string> } = {},
+): OpenedStorage {
+  const catalogue = Catalogue.open(storageDir, {
+    ...(options.now && { now: options.now }),
+    ...(options.pinned && { pinned: options.pinned }),
+  });
+  if (options.pinned) catalogue.setPins(options.pinned);
+  const hotCrates = new HotCrates();
+  return {
+    raw,
+    store: trackChanges(raw, { catalogue, hotCrates, log }),
+    catalogue,
+    hotCrates,
+    async close() {
+      catalogue.close();
+      await raw.close();
+    },
+  };
+}
+
+async function openBlobStore(config: Readonly<Config>, log: AppLogger): Promise<BlobStore> {
   const local = new FsBlobStore(config.storageDir);
   await local.init();
   let store: BlobStore = local;
@@ -157,6 +236,7 @@ export async function openStorage(config: Readonly<Config>, log: AppLogger): Pro
 function createMaintenance(
   config: Readonly<Config>,
   deps: AppDeps,
+  { catalogue, raw: rawStore }: OpenedStorage,
   stats: Stats,
   pinned: ReadonlySet<string>,
   now: () => number,
@@ -164,9 +244,11 @@ function createMaintenance(
   const { maxSizeBytes, expireAfterMs, gcIntervalMs, verifyEveryMs } = config.upkeep;
   return new Maintenance({
     store: deps.store,
+    rawStore,
+    catalogue,
     index: deps.index,
     crates: deps.crates,
-    usage: createUsageSource(stats.db, () => stats.recorder.flush()),
+    lastServed: createLastServedLookup(stats.db),
     log: deps.log,
     policy: {
       pinned,
@@ -232,4 +314,103 @@ export function createGitMirror(config: Readonly<Config>, log: AppLogger): GitMi
 
 function isLoopback(address: string): boolean {
   return address === 'localhost' || address === '::1' || address.startsWith('127.');
+}
+
+/** The inputs of {@link createServices}. */
+export interface ServiceInputs {
+  config: Readonly<Config>;
+  log: AppLogger;
+  storage: Pick<OpenedStorage, 'store' | 'catalogue' | 'hotCrates'>;
+  http: HttpClient;
+  /** The git index mirror, when served (`--no-git` leaves it out). */
+  git?: GitMirror;
+  /** Told about every upstream request (statistics: health, latency, failures). */
+  upstreamObserver?: UpstreamObserver;
+  now?: () => number;
+}
+
+/** Builds the caches for one instance. */
+export function createServices(inputs: ServiceInputs): AppDeps {
+  const { config, log, git } = inputs;
+  const { store, catalogue, hotCrates } = inputs.storage;
+  const guards = createGuards(inputs);
+  const storageGuard = new StorageWriteGuard(log, inputs.now);
+  const source = chooseIndexSource(inputs, guards.index);
+  const index = new IndexCache({
+    store,
+    source,
+    ttlMs: config.indexTtlMs,
+    offline: config.offline,
+    log,
+    storageGuard,
+    ...(inputs.now && { now: inputs.now }),
+  });
+  const registryConfig = new RegistryConfigService(index, config.crateUpstreams);
+  const crates = new CrateCache({
+    store,
+    index,
+    registryConfig,
+    http: observedHttp(inputs, 'crate'),
+    offline: config.offline,
+    maxCrateBytes: config.maxCrateBytes,
+    log,
+    guard: guards.crate,
+    storageGuard,
+    catalogue,
+    hotCrates,
+  });
+  const jobs = new JobRegistry();
+  const prefetcher = new Prefetcher({ index, crates, jobs, threads: config.threads, log });
+  return {
+    config,
+    log,
+    store,
+    index,
+    crates,
+    registryConfig,
+    jobs,
+    prefetcher,
+    hotCrates,
+    circuits: () => guards.index.circuits(),
+    storageHealth: () => storageGuard.health(),
+    ...(git && { git }),
+  };
+}
+
+/**
+ * Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`,
+ * and `--offline`, where the local mirror is the only source that contacts no upstream).
+ */
+function chooseIndexSource(inputs: ServiceInputs, guard: UpstreamGuard): IndexSource | undefined {
+  const { config, git, log } = inputs;
+  if (config.offline) return git ? new GitIndexSource(git) : undefined;
+  const sparse =
+    config.sparseUpstreams.length > 0
+      ? new SparseUpstream(observedHttp(inputs, 'index'), config.sparseUpstreams, guard)
+      : undefined;
+  if (!git) return sparse;
+  return sparse ? new FallbackIndexSource(sparse, git, log) : new GitIndexSource(git);
+}
+
+/**
+ * Retries and failover for both upstreams, with a circuit breaker per upstream (index or
+ * crates) and host, kept in one registry so /health lists them all.
+ */
+function createGuards(inputs: ServiceInputs): Record<UpstreamSource, UpstreamGuard> {
+  const { resilience } = inputs.config;
+  const breakers = new CircuitBreakers({
+    failures: resilience.breakerFailures,
+    coolDownMs: resilience.breakerCoolDownMs,
+    log: inputs.log,
+    ...(inputs.now && { now: inputs.now }),
+  });
+  const guard = (scope: UpstreamSource) =>
+    new UpstreamGuard({ policy: resilience, breakers, scope, log: inputs.log });
+  return { index: guard('index'), crate: guard('crate') };
+}
+
+/** The upstream client, reporting to the upstream observer when there is one. */
+function observedHttp(inputs: ServiceInputs, source: UpstreamSource): HttpClient {
+  const { http, upstreamObserver } = inputs;
+  return upstreamObserver ? observeHttpClient(http, source, upstreamObserver) : http;
 }

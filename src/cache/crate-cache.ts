@@ -12,7 +12,9 @@ import { type CrateVersion, findVersion } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { UpstreamGuard } from '../upstream/failover.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
+import type { Catalogue } from './catalogue.ts';
 import { downloadAndStore, openPassThrough } from './crate-sources.ts';
+import type { HotCrates } from './hot-crates.ts';
 import type { IndexCache } from './index-cache.ts';
 import { LruMap } from './lru.ts';
 import type { RegistryConfigService } from './registry-config-service.ts';
@@ -32,12 +34,30 @@ export interface CrateCacheDeps {
   guard?: UpstreamGuard;
   /** While storage takes no writes, crates are passed through (verified) instead of stored. */
   storageGuard?: StorageWriteGuard;
+  /** What is held: sizes without a storage call, and when each crate was last served. */
+  catalogue?: Catalogue;
+  /** Small crates kept in memory once served. */
+  hotCrates?: HotCrates;
 }
 
-/** A crate ready to stream, with how it was obtained. */
+/** Options of {@link CrateCache.open}. */
+export interface OpenOptions {
+  /**
+   * True when the client already has the bytes of this sha256 (its `If-None-Match` names it):
+   * the lookup then carries no body, and nothing is read.
+   */
+  clientHas?: (checksum: string) => boolean;
+}
+
+/** A crate ready to send, with how it was obtained. */
 export interface CrateLookup {
-  /** The bytes; `size` is unknown only for a pass-through whose upstream sent no length. */
-  blob: { stream: Readable; size: number | undefined };
+  /**
+   * The bytes: small crates whole (held in memory from then on), others as a stream; none when
+   * the client already has them ({@link OpenOptions.clientHas}).
+   */
+  body: Buffer | Readable | undefined;
+  /** Unknown only for a pass-through whose upstream sent no length. */
+  size: number | undefined;
   /** Hex sha256, when known without hashing (it is, for everything we stored). */
   checksum: string | undefined;
   outcome: 'hit' | 'miss';
@@ -57,23 +77,22 @@ export class CrateCache {
   }
 
   /** Opens a crate, fetching it first when it is not cached. */
-  async open(id: CrateId): Promise<CrateLookup> {
+  async open(id: CrateId, options: OpenOptions = {}): Promise<CrateLookup> {
     const key = crateKey(id);
-    const cached = await this.#deps.store.open(key);
-    if (cached) {
-      return {
-        blob: cached,
-        checksum: await this.#knownChecksum(id),
-        outcome: 'hit',
-        upstreamBytes: 0,
-      };
+    const held = this.#deps.hotCrates?.get(key);
+    if (held) {
+      const body = options.clientHas?.(held.checksum) ? undefined : held.body;
+      return this.#served(key, { body, size: held.body.length, checksum: held.checksum }, 'hit', 0);
     }
+    const checksum = await this.#knownChecksum(id);
+    const stored = await this.#readStored(key, checksum, options);
+    if (stored) return this.#served(key, { ...stored, checksum }, 'hit', 0);
     if (this.#deps.offline) {
       throw Errors.CARGO_CACHER_NOT_CACHED_OFFLINE(
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
       );
     }
-    if (this.#deps.storageGuard?.blocked) return this.#passThrough(id);
+    if (this.#deps.storageGuard?.blocked) return this.#passThrough(id, options);
     let fetched: { checksum: string; upstreamBytes: number };
     // Only the request that started the download counts its bytes as fetched upstream; the
     // others joined it and cost upstream nothing.
@@ -87,18 +106,57 @@ export class CrateCache {
       // The body went into a write that storage refused (the store's caller told the guard, so
       // it blocks storing now): download it again, straight to the client.
       if (isCacherError(err, 'CARGO_CACHER_STORAGE') && this.#deps.storageGuard?.blocked) {
-        return this.#passThrough(id);
+        return this.#passThrough(id, options);
       }
       throw err;
     }
-    const blob = await this.#deps.store.open(key);
-    if (!blob) throw Errors.CARGO_CACHER_STORAGE(`${crateLabel(id)} vanished from storage`);
-    return {
-      blob,
-      checksum: fetched.checksum,
-      outcome: 'miss',
-      upstreamBytes: ledTheFlight ? fetched.upstreamBytes : 0,
-    };
+    const body = await this.#readStored(key, fetched.checksum, options);
+    if (!body) throw Errors.CARGO_CACHER_STORAGE(`${crateLabel(id)} vanished from storage`);
+    const upstreamBytes = ledTheFlight ? fetched.upstreamBytes : 0;
+    return this.#served(key, { ...body, checksum: fetched.checksum }, 'miss', upstreamBytes);
+  }
+
+  /**
+   * The stored bytes of `key`, or `undefined` when it is not stored. A small crate whose
+   * checksum is known is read whole and kept in memory (one read into one buffer of the file's
+   * size: no chunks to copy and free, which left the heap fragmented by tens of MB); others are
+   * streamed. A client that has the bytes gets none.
+   */
+  async #readStored(
+    key: string,
+    checksum: string | undefined,
+    options: OpenOptions,
+  ): Promise<{ body: Buffer | Readable | undefined; size: number } | undefined> {
+    const size = await this.#storedSize(key);
+    if (size === undefined) return undefined;
+    if (checksum && options.clientHas?.(checksum)) return { body: undefined, size };
+    const hot = this.#deps.hotCrates;
+    if (hot && checksum && hot.accepts(size)) {
+      const body = await this.#deps.store.read(key);
+      return body && { body: hot.keep(key, body, checksum), size: body.length };
+    }
+    const opened = await this.#deps.store.open(key);
+    return opened && { body: opened.stream, size: opened.size };
+  }
+
+  /** The size of a stored crate: from the catalogue, else from storage (and then recorded). */
+  async #storedSize(key: string): Promise<number | undefined> {
+    const known = this.#deps.catalogue?.sizeOf(key);
+    if (known !== undefined) return known;
+    const stat = await this.#deps.store.stat(key);
+    // Stored by another instance on the bucket, or by a run killed before its row: noted as
+    // served below, which records it.
+    return stat?.size;
+  }
+
+  #served(
+    key: string,
+    found: { body: Buffer | Readable | undefined; size: number; checksum: string | undefined },
+    outcome: 'hit' | 'miss',
+    upstreamBytes: number,
+  ): CrateLookup {
+    this.#deps.catalogue?.noteServed(key, found.size);
+    return { ...found, outcome, upstreamBytes };
   }
 
   /** Downloads running now (single flights), for the in-flight gauge. */
@@ -106,9 +164,17 @@ export class CrateCache {
     return this.#flights.size;
   }
 
-  /** True when the crate is stored (no upstream contact). */
+  /**
+   * True when the crate is stored (no upstream contact): the catalogue answers for what it
+   * knows; anything else is looked up in storage, and recorded when found there.
+   */
   async has(id: CrateId): Promise<boolean> {
-    return (await this.#deps.store.stat(crateKey(id))) !== undefined;
+    const key = crateKey(id);
+    const catalogue = this.#deps.catalogue;
+    if (catalogue?.has(key)) return true;
+    const stat = await this.#deps.store.stat(key);
+    if (stat && catalogue) catalogue.adopt([{ key, ...stat }]);
+    return stat !== undefined;
   }
 
   /**
@@ -149,15 +215,20 @@ export class CrateCache {
   }
 
   /** Serves a crate straight from upstream, verified on the way, without storing it. */
-  async #passThrough(id: CrateId): Promise<CrateLookup> {
+  async #passThrough(id: CrateId, options: OpenOptions): Promise<CrateLookup> {
     const entry = await this.#findInIndex(id);
+    const common = { checksum: entry.checksum, outcome: 'miss' as const };
+    const notStored = this.#deps.storageGuard?.reason ?? 'storage not writable';
+    if (options.clientHas?.(entry.checksum)) {
+      return { ...common, body: undefined, size: undefined, upstreamBytes: 0, notStored };
+    }
     const body = await openPassThrough(this.#deps, id, entry);
     return {
-      blob: body,
-      checksum: entry.checksum,
-      outcome: 'miss',
+      ...common,
+      body: body.stream,
+      size: body.size,
       upstreamBytes: body.size ?? 0,
-      notStored: this.#deps.storageGuard?.reason ?? 'storage not writable',
+      notStored,
     };
   }
 

@@ -6,8 +6,6 @@
  * sha256 when it is taken in, so memory only ever holds verified bytes.
  */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import type { BlobStore } from '../storage/blob-store.ts';
 import { LruMap } from './lru.ts';
 
 /** A crate held in memory. */
@@ -66,31 +64,4 @@ export class HotCrates {
     }
     return body;
   }
-}
-
-/**
- * The store as every other part of the instance should see it: deleting (garbage collection,
- * expiry, quarantine) or replacing a blob also drops its copy in memory, so an evicted crate is
- * fetched again, as it would be without this cache. Every other member passes through, so the
- * wrapper keeps up with what the store interface gains.
- */
-export function evictOnChange(store: BlobStore, hot: HotCrates): BlobStore {
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'delete') {
-        return async (key: string) => {
-          hot.evict(key);
-          await target.delete(key);
-        };
-      }
-      if (property === 'put') {
-        return async (key: string, ...rest: [Readable | Buffer, ...unknown[]]) => {
-          hot.evict(key);
-          return (target.put as (...args: unknown[]) => unknown)(key, ...rest);
-        };
-      }
-      const value = Reflect.get(target, property, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
 }

@@ -8,7 +8,11 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS, defaultStorageDir } from '../config.ts';
 import { isCacherError } from '../errors.ts';
 import { VERSION } from '../version.ts';
-import { buildGcCommand, buildVerifyCommand } from './maintenance-commands.ts';
+import {
+  buildGcCommand,
+  buildReconcileCommand,
+  buildVerifyCommand,
+} from './maintenance-commands.ts';
 import {
   collect,
   increase,
@@ -203,7 +207,8 @@ export function buildProgram() {
     .addCommand(buildPrefetchCommand())
     .addCommand(buildStatsCommand())
     .addCommand(buildGcCommand())
-    .addCommand(buildVerifyCommand());
+    .addCommand(buildVerifyCommand())
+    .addCommand(buildReconcileCommand());
 }
 
 /** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */

@@ -1,10 +1,10 @@
 /**
  * @module
- * The commander definitions of `gc` and `verify`.
+ * The commander definitions of `gc`, `verify` and `reconcile`.
  */
 import { Command } from '@commander-js/extra-typings';
 import { DEFAULTS, defaultStorageDir } from '../config.ts';
-import { gcCommand, verifyCommand } from './maintenance.ts';
+import { gcCommand, reconcileCommand, verifyCommand } from './maintenance.ts';
 import {
   collect,
   increase,
@@ -66,5 +66,21 @@ export function buildVerifyCommand() {
     .option('-d, --debug', 'more log output', increase, 0)
     .action(async (options) => {
       await verifyCommand(options);
+    });
+}
+
+/** `cargo-cacher reconcile`: brings the catalogue in line with the store now. */
+export function buildReconcileCommand() {
+  return new Command('reconcile')
+    .description(
+      'walk the store and bring the catalogue in line with it (the server does this daily)',
+    )
+    .option('-i, --index <dir>', 'storage root', defaultStorageDir())
+    .addOption(STORAGE_OPTIONS.storage())
+    .addOption(STORAGE_OPTIONS.endpoint())
+    .addOption(STORAGE_OPTIONS.region())
+    .addOption(STORAGE_OPTIONS.pathStyle())
+    .action(async (options) => {
+      await reconcileCommand(options);
     });
 }

@@ -1,20 +1,22 @@
 /**
  * @module
- * `cargo-cacher gc` and `cargo-cacher verify`: one expiration sweep, or one integrity check, on
- * a storage root, from the command line.
+ * `cargo-cacher gc`, `verify` and `reconcile`: one expiration sweep, one integrity check, or one
+ * reconcile of the catalogue with the store, on a storage root, from the command line. A
+ * catalogue that was never reconciled (a store an earlier cargo-cacher wrote, not yet started
+ * on) is reconciled first, so the sweep and the check see everything held.
  */
 import { resolve } from 'node:path';
-import { buildConfig } from '../config.ts';
-import { openStorage } from '../instance.ts';
+import { buildConfig, type Config } from '../config.ts';
+import { createServices, type OpenedStorage, openStorage } from '../instance.ts';
 import { sweep } from '../jobs/gc.ts';
 import { readPins } from '../jobs/pins.ts';
 import { formatBytes } from '../jobs/progress.ts';
+import { RECONCILED_AT, type ReconcileDeps, reconcile } from '../jobs/reconcile.ts';
 import { verifyCache } from '../jobs/verify.ts';
-import { createLogger, levelForVerbosity } from '../logger.ts';
-import { createServices } from '../server/services.ts';
+import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
 import { openStatsDb, statsPath } from '../stats/db.ts';
 import { recordSweep } from '../stats/upkeep.ts';
-import { createUsageSource } from '../stats/usage.ts';
+import { createLastServedLookup } from '../stats/usage.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
 import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
@@ -35,10 +37,11 @@ export async function gcCommand(options: GcOptions): Promise<void> {
   });
   const log = createLogger({ level: 'warn', format: 'json' });
   const pinned = await readPins(options.pin);
-  const store = await openStorage(config, log);
+  const storage = await openStorage(config, log);
   const db = openStatsDb(statsPath(config.storageDir));
   try {
-    const report = await sweep(store, createUsageSource(db), {
+    await reconcileIfNever(storage, log, { lastServed: createLastServedLookup(db) });
+    const report = await sweep(storage, {
       ...(options.maxSize !== undefined && { maxSizeBytes: options.maxSize }),
       ...(options.expireAfter !== undefined && { expireAfterMs: options.expireAfter }),
       pinned,
@@ -58,7 +61,7 @@ export async function gcCommand(options: GcOptions): Promise<void> {
     );
   } finally {
     db.close();
-    await store.close();
+    await storage.close();
   }
 }
 
@@ -83,12 +86,14 @@ export async function verifyCommand(options: VerifyCommandOptions): Promise<void
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 0),
   });
   const log = createLogger({ level: config.logLevel, format: 'json' });
-  const store = await openStorage(config, log);
+  const storage = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   try {
-    const { index, crates } = createServices({ config, log, store, http });
+    await reconcileIfNever(storage, log);
+    const { index, crates } = createServices({ config, log, storage, http });
+    const { store, catalogue } = storage;
     const report = await verifyCache(
-      { store, index, crates, log },
+      { store, catalogue, index, crates, log },
       { mode: options.repair ? 'repair' : 'report' },
     );
     for (const problem of report.problems) {
@@ -100,6 +105,54 @@ export async function verifyCommand(options: VerifyCommandOptions): Promise<void
     process.exitCode = report.problems.length === 0 ? 0 : 1;
   } finally {
     await http.close();
-    await store.close();
+    await storage.close();
   }
+}
+
+/** Flags of `reconcile`. */
+export interface ReconcileCommandOptions extends StorageFlags {
+  index: string;
+}
+
+/** Reconciles the catalogue with the store now, and prints what it changed. */
+export async function reconcileCommand(options: ReconcileCommandOptions): Promise<void> {
+  const config = buildConfig({
+    storageDir: resolve(options.index),
+    s3: s3SettingsFromFlags(options),
+  });
+  const log = createLogger({ level: 'warn', format: 'json' });
+  const storage = await openStorage(config, log);
+  const db = openStatsDb(statsPath(config.storageDir));
+  try {
+    const report = await runReconcile(storage, log, { lastServed: createLastServedLookup(db) });
+    const totals = storage.catalogue.totals();
+    process.stdout.write(
+      `listed ${report.listed} objects: adopted ${report.adopted}, dropped ${report.dropped}, ` +
+        `resized ${report.resized} (${(report.durationMs / 1000).toFixed(1)} s); the catalogue ` +
+        `holds ${totals.crates.objects} crates (${formatBytes(totals.crates.bytes)}) and ` +
+        `${totals.index.objects} index files (${formatBytes(totals.index.bytes)})\n`,
+    );
+  } finally {
+    db.close();
+    await storage.close();
+  }
+}
+
+type ReconcileExtras = Pick<ReconcileDeps, 'lastServed'>;
+
+function runReconcile(storage: OpenedStorage, log: AppLogger, extras: ReconcileExtras = {}) {
+  const { raw, store, catalogue } = storage;
+  // By hand there are no requests to yield to.
+  return reconcile({ store: raw, trackedStore: store, catalogue, log, pauseMs: 0, ...extras });
+}
+
+/** Reconciles a catalogue that never was, saying so on stderr (it may take a while). */
+async function reconcileIfNever(
+  storage: OpenedStorage,
+  log: AppLogger,
+  extras: ReconcileExtras = {},
+): Promise<void> {
+  if (storage.catalogue.getMeta(RECONCILED_AT) !== undefined) return;
+  process.stderr.write('the catalogue was never reconciled with the store: reconciling first\n');
+  await runReconcile(storage, log, extras);
 }

@@ -6,10 +6,9 @@
  */
 import { resolve } from 'node:path';
 import { buildConfig } from '../config.ts';
-import { openStorage } from '../instance.ts';
+import { createServices, openStorage } from '../instance.ts';
 import { readPrefetchPaths } from '../jobs/prefetch-input.ts';
 import { createLogger, levelForVerbosity } from '../logger.ts';
-import { createServices } from '../server/services.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
 import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
@@ -34,10 +33,10 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
   });
   const log = createLogger({ level: config.logLevel, format: 'json' });
   const request = await readPrefetchPaths(paths);
-  const store = await openStorage(config, log);
+  const storage = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   try {
-    const { prefetcher } = createServices({ config, log, store, http });
+    const { prefetcher } = createServices({ config, log, storage, http });
     const tty = process.stderr.isTTY === true;
     const job = await prefetcher.run(request, `prefetch of ${request.files.join(', ')}`, { tty });
     const failed = job.report.filter((entry) => entry.status === 'failed');
@@ -47,6 +46,6 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
     process.exitCode = failed.length === 0 ? 0 : 1;
   } finally {
     await http.close();
-    await store.close();
+    await storage.close();
   }
 }

@@ -7,16 +7,14 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import { Catalogue, cataloguePath } from '../cache/catalogue.ts';
 import { defaultStorageDir } from '../config.ts';
 import { Errors } from '../errors.ts';
-import { measureCache } from '../stats/cache-size.ts';
+import { type CacheSize, catalogueSize } from '../stats/cache-size.ts';
 import { openStatsDb, statsPath } from '../stats/db.ts';
 import { buildSummary, type GitStatusSource } from '../stats/summary.ts';
 import { renderTextReport } from '../stats/text-report.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
-import { FsBlobStore } from '../storage/fs-blob-store.ts';
-import { openS3Store } from '../storage/s3-location.ts';
-import { STORAGE_OPTIONS, type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
+import { STORAGE_OPTIONS, type StorageFlags } from './storage-options.ts';
 
 /** Flags of the stats command. */
 export interface StatsCommandOptions extends StorageFlags {
@@ -49,11 +47,9 @@ export async function statsReport(options: StatsCommandOptions): Promise<string>
     );
   }
   const db = openStatsDb(path, { readonly: true });
-  // With --storage the crates are in the bucket; the statistics are this instance's, in -i.
-  const s3 = s3SettingsFromFlags(options);
-  const store: BlobStore = s3 ? await openS3Store(s3) : new FsBlobStore(storageDir);
   try {
-    const size = await measureCache(store);
+    // The catalogue's totals: with --storage too, what this instance (-i) knows the bucket holds.
+    const size = await readCacheSize(storageDir);
     const git = await gitStatus(storageDir);
     const summary = await buildSummary({
       db,
@@ -65,7 +61,17 @@ export async function statsReport(options: StatsCommandOptions): Promise<string>
       : renderTextReport(summary, { storageDir });
   } finally {
     db.close();
-    await store.close();
+  }
+}
+
+/** The catalogue's totals, read without writing; none before the proxy first started there. */
+async function readCacheSize(storageDir: string): Promise<CacheSize | undefined> {
+  if (!(await exists(cataloguePath(storageDir)))) return undefined;
+  const catalogue = Catalogue.open(storageDir, { readonly: true });
+  try {
+    return catalogueSize(catalogue);
+  } finally {
+    catalogue.close();
   }
 }
 

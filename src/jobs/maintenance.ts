@@ -1,35 +1,50 @@
 /**
  * @module
- * The server's background upkeep: the expiration sweep every `--gc-interval` (when `--max-size`
- * or `--expire-after` is set), the integrity check every `--verify-every`, and at startup the
- * repair of crates stored without their index file (a crash between the two writes).
+ * The server's background upkeep: `--max-size` kept on every write, the expiration sweep every
+ * `--gc-interval` (when `--expire-after` or `--max-size` is set), the integrity check every
+ * `--verify-every`, and the reconcile of the catalogue with the store at most once a day (right
+ * after the first start on a store written without a catalogue, which it adopts). None of them
+ * delays startup or the request path.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Catalogue } from '../cache/catalogue.ts';
 import type { CrateCache } from '../cache/crate-cache.ts';
-import { type IndexCache, indexKey } from '../cache/index-cache.ts';
+import type { IndexCache } from '../cache/index-cache.ts';
 import type { AppLogger } from '../logger.ts';
-import { crateLabel, parseCrateKey } from '../registry/crate-id.ts';
-import { indexPath } from '../registry/crate-name.ts';
-import { findVersion } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
-import { type GcPolicy, type GcReport, sweep, type UsageSource } from './gc.ts';
+import { BudgetKeeper } from './budget.ts';
+import { type GcPolicy, type GcReport, sweep } from './gc.ts';
+import { RECONCILED_AT, type ReconcileReport, reconcile } from './reconcile.ts';
 import { type VerifyReport, verifyCache } from './verify.ts';
+
+/** How often the reconcile runs at most. */
+export const RECONCILE_EVERY_MS = 24 * 60 * 60 * 1000;
+/** After a reconcile that failed (storage unreachable), the next try. */
+const RECONCILE_RETRY_MS = 10 * 60 * 1000;
 
 /** What {@link Maintenance} needs. */
 export interface MaintenanceDeps {
+  /** The store as the caches write it (tracked by the catalogue). */
   store: BlobStore;
+  /** The store itself, for the reconcile's listing (default: `store`). */
+  rawStore?: BlobStore;
+  catalogue: Catalogue;
   index: IndexCache;
   crates: CrateCache;
-  usage: UsageSource;
+  /** What the statistics know of when a crate was last served (for adopted crates). */
+  lastServed?: (label: string) => number | undefined;
   log: AppLogger;
   policy: Omit<GcPolicy, 'dryRun'>;
   gcIntervalMs: number;
   verifyEveryMs: number | undefined;
-  /** Fetch missing index files of stored crates at startup (off with `--offline`). */
+  /** Fetch missing index files of stored crates in the reconcile (off with `--offline`). */
   restoreIndex: boolean;
+  /** Reconcile in the background (daily, and at once when never done); default true. */
+  reconcile?: boolean;
   /** Told about every sweep and check (statistics count evictions and problems). */
   onSweep?: (report: GcReport) => void;
   onVerify?: (report: VerifyReport) => void;
+  onReconcile?: (report: ReconcileReport) => void;
   /** The instance's clock: "not served for --expire-after" is measured against it. */
   now?: () => number;
 }
@@ -39,16 +54,35 @@ export class Maintenance {
   readonly #deps: MaintenanceDeps;
   readonly #stop = new AbortController();
   readonly #loops: Promise<void>[] = [];
+  readonly #budget: BudgetKeeper | undefined;
 
   constructor(deps: MaintenanceDeps) {
     this.#deps = deps;
+    const { maxSizeBytes, pinned } = deps.policy;
+    if (maxSizeBytes !== undefined) {
+      this.#budget = new BudgetKeeper({
+        store: deps.store,
+        catalogue: deps.catalogue,
+        maxSizeBytes,
+        pinned,
+        log: deps.log,
+        ...(deps.onSweep && { onSweep: deps.onSweep }),
+        ...(deps.now && { now: deps.now }),
+      });
+    }
+  }
+
+  /** The `--max-size` keeper, when a budget is set. */
+  get budget(): BudgetKeeper | undefined {
+    return this.#budget;
   }
 
   /** Starts whatever the settings ask for. */
   start(): void {
     const { policy, gcIntervalMs, verifyEveryMs } = this.#deps;
-    if (this.#deps.restoreIndex) {
-      this.#loops.push(this.#guard('index repair', () => this.restoreIndexEntries()));
+    this.#budget?.start();
+    if (this.#deps.reconcile !== false) {
+      this.#loops.push(this.#reconcileDaily());
     }
     if (policy.maxSizeBytes !== undefined || policy.expireAfterMs !== undefined) {
       this.#loops.push(this.#every(gcIntervalMs, 'expiration sweep', () => this.runGc()));
@@ -60,13 +94,14 @@ export class Maintenance {
 
   async close(): Promise<void> {
     this.#stop.abort();
+    await this.#budget?.close();
     await Promise.allSettled(this.#loops);
   }
 
   /** One expiration sweep. */
   async runGc(): Promise<GcReport> {
     const now = (this.#deps.now ?? Date.now)();
-    const report = await sweep(this.#deps.store, this.#deps.usage, this.#deps.policy, now);
+    const report = await sweep(this.#deps, this.#deps.policy, now);
     if (report.removed.length > 0) {
       this.#deps.log.notice(
         {
@@ -87,35 +122,57 @@ export class Maintenance {
       mode: 'quarantine',
       pauseMs: 2,
       signal: this.#stop.signal,
+      resume: true,
     });
     this.#deps.onVerify?.(report);
     return report;
   }
 
+  /** One reconcile of the catalogue with the store. */
+  async runReconcile(): Promise<ReconcileReport> {
+    const deps = this.#deps;
+    const report = await reconcile({
+      store: deps.rawStore ?? deps.store,
+      trackedStore: deps.store,
+      catalogue: deps.catalogue,
+      log: deps.log,
+      ...(deps.restoreIndex && { index: deps.index }),
+      ...(deps.lastServed && { lastServed: deps.lastServed }),
+      ...(deps.now && { now: deps.now }),
+      signal: this.#stop.signal,
+    });
+    if (report.adopted + report.dropped + report.resized + report.cratesRemoved > 0) {
+      deps.log.notice(report, `reconcile: adopted ${report.adopted}, dropped ${report.dropped}`);
+    }
+    deps.onReconcile?.(report);
+    this.#budget?.check();
+    return report;
+  }
+
   /**
-   * Stored crates whose index file is not cached get it fetched again; a version the index no
-   * longer lists cannot be verified, so it is removed.
+   * Reconciles when the last reconcile is a day old (at once when there was none: a new
+   * catalogue, perhaps on a store an earlier cargo-cacher wrote), then once a day.
    */
-  async restoreIndexEntries(): Promise<number> {
-    let removed = 0;
-    const checked = new Set<string>();
-    for await (const blob of this.#deps.store.list('crates')) {
-      const id = parseCrateKey(blob.key);
-      const path = id && indexPath(id.name);
-      if (!id || !path || this.#stop.signal.aborted) continue;
-      if (!checked.has(path) && (await this.#deps.store.stat(indexKey(path)))) checked.add(path);
-      if (checked.has(path)) continue;
-      const lookup = await this.#deps.index.get(path);
-      if (!lookup.found || !findVersion(lookup.file.body, id.version)) {
-        this.#deps.log.warn(
-          { crate: crateLabel(id) },
-          'removing a stored crate its index does not list',
+  async #reconcileDaily(): Promise<void> {
+    const now = this.#deps.now ?? Date.now;
+    while (!this.#stop.signal.aborted) {
+      const last = Number(this.#deps.catalogue.getMeta(RECONCILED_AT) ?? 0);
+      const wait = Math.max(0, last + RECONCILE_EVERY_MS - now());
+      try {
+        // A timer longer than 2^31 - 1 ms fires at once: wake up at least daily and look again.
+        await sleep(Math.min(wait, RECONCILE_EVERY_MS), undefined, { signal: this.#stop.signal });
+      } catch {
+        return;
+      }
+      if (last + RECONCILE_EVERY_MS > now()) continue;
+      await this.#guard('reconcile', () => this.runReconcile());
+      if (Number(this.#deps.catalogue.getMeta(RECONCILED_AT) ?? 0) === last) {
+        // It failed (or was stopped): try again later, not in a loop.
+        await sleep(RECONCILE_RETRY_MS, undefined, { signal: this.#stop.signal }).catch(
+          () => undefined,
         );
-        await this.#deps.store.delete(blob.key);
-        removed++;
       }
     }
-    return removed;
   }
 
   async #every(intervalMs: number, name: string, task: () => Promise<unknown>): Promise<void> {

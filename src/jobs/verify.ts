@@ -1,17 +1,20 @@
 /**
  * @module
- * Integrity: re-hash every cached crate against its index checksum. The `verify` command
- * reports (and with `--repair` removes and re-fetches) what is wrong; the server's background
- * check (`--verify-every`) quarantines a corrupt crate at once, so it is never served again and
- * is fetched anew on the next request.
+ * Integrity: re-hash every cached crate against its index checksum, walking the catalogue in key
+ * order. The `verify` command reports (and with `--repair` removes and re-fetches) what is wrong;
+ * the server's background check (`--verify-every`) quarantines a corrupt crate at once, so it is
+ * never served again and is fetched anew on the next request. The background check notes its
+ * position in the catalogue after every crate, so a restart resumes the pass where it stopped
+ * instead of starting over.
  */
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Catalogue } from '../cache/catalogue.ts';
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import type { AppLogger } from '../logger.ts';
-import { type CrateId, crateLabel, parseCrateKey } from '../registry/crate-id.ts';
+import { type CrateId, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
 import { findVersion } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
@@ -38,6 +41,7 @@ export interface VerifyReport {
 /** What verifying needs. */
 export interface VerifyDeps {
   store: BlobStore;
+  catalogue: Catalogue;
   index: IndexCache;
   crates: CrateCache;
   log: AppLogger;
@@ -50,30 +54,67 @@ export interface VerifyOptions {
   /** Pause between files, so a background pass stays in the background. */
   pauseMs?: number;
   signal?: AbortSignal;
+  /** Start where the last pass stopped, and note the position as it goes (the server's check). */
+  resume?: boolean;
 }
 
-/** Checks every stored crate. */
+/** The catalogue meta entry holding the key of the last crate the background check verified. */
+export const VERIFY_POSITION = 'verify_position';
+
+/** The crates' key range: keys after `crates/` and below `crates0` ('0' follows '/'). */
+const FIRST = 'crates/';
+const BELOW = 'crates0';
+const PAGE = 100;
+
+/** Checks every stored crate (with `resume`, those after the last position first). */
 export async function verifyCache(deps: VerifyDeps, options: VerifyOptions): Promise<VerifyReport> {
   const report: VerifyReport = { checked: 0, problems: [] };
-  for await (const blob of deps.store.list('crates')) {
-    if (options.signal?.aborted) break;
-    const id = parseCrateKey(blob.key);
-    if (!id) continue;
-    report.checked++;
-    const problem = await checkCrate(deps, blob.key, id);
-    if (problem) report.problems.push(await handleProblem(deps, options.mode, id, problem));
-    if (options.pauseMs) await sleep(options.pauseMs);
+  const { catalogue } = deps;
+  let after = (options.resume && catalogue.getMeta(VERIFY_POSITION)) || FIRST;
+  for (;;) {
+    const page = catalogue.rowsBetween(after, BELOW, PAGE);
+    for (const row of page) {
+      if (options.signal?.aborted) return report;
+      after = row.key;
+      if (row.name !== null && row.version !== null) {
+        await verifyOne(deps, options, { name: row.name, version: row.version }, row.key, report);
+      }
+      if (options.resume) catalogue.setMeta(VERIFY_POSITION, after);
+      if (options.pauseMs) await sleep(options.pauseMs);
+    }
+    if (page.length < PAGE) break;
   }
+  // A whole pass done: the next one starts from the first crate.
+  if (options.resume) catalogue.setMeta(VERIFY_POSITION, undefined);
   return report;
+}
+
+async function verifyOne(
+  deps: VerifyDeps,
+  options: VerifyOptions,
+  id: CrateId,
+  key: string,
+  report: VerifyReport,
+): Promise<void> {
+  report.checked++;
+  const checked = await checkCrate(deps, key, id);
+  if ('sha256' in checked) {
+    deps.catalogue.markVerified(key, checked.sha256);
+    return;
+  }
+  if (checked.finding) {
+    report.problems.push(await handleProblem(deps, options.mode, id, checked.finding));
+  }
 }
 
 type Finding = Omit<VerifyProblem, 'action'>;
 
+/** The crate's sha256 when it matched its index line, else what is wrong (or nothing to say). */
 async function checkCrate(
   deps: VerifyDeps,
   key: string,
   id: CrateId,
-): Promise<Finding | undefined> {
+): Promise<{ sha256: string } | { finding: Finding | undefined }> {
   const crate = crateLabel(id);
   let expected: string | undefined;
   try {
@@ -81,24 +122,21 @@ async function checkCrate(
   } catch (err) {
     // No index to compare with right now (upstream down, offline): nothing to say yet.
     deps.log.debug({ crate, err }, 'verify: index unavailable');
-    return undefined;
+    return { finding: undefined };
   }
   if (expected === undefined) {
-    return {
-      key,
-      crate,
-      kind: 'not-in-index',
-      detail: 'the upstream index does not list this version',
-    };
+    const detail = 'the upstream index does not list this version';
+    return { finding: { key, crate, kind: 'not-in-index', detail } };
   }
   let actual: string;
   try {
     actual = await hashBlob(deps.store, key);
   } catch (err) {
-    return { key, crate, kind: 'unreadable', detail: (err as Error).message };
+    return { finding: { key, crate, kind: 'unreadable', detail: (err as Error).message } };
   }
-  if (actual === expected) return undefined;
-  return { key, crate, kind: 'mismatch', detail: `sha256 ${actual}, index says ${expected}` };
+  if (actual === expected) return { sha256: actual };
+  const detail = `sha256 ${actual}, index says ${expected}`;
+  return { finding: { key, crate, kind: 'mismatch', detail } };
 }
 
 /** The index checksum, from the cached index file, else through the index cache. */

@@ -24,6 +24,12 @@ export function crateLabel(id: CrateId): string {
   return `${id.name.toLowerCase()}@${id.version}`;
 }
 
+/** Reads a {@link crateLabel} (`name@version`) back into the crate it names. */
+export function parseCrateLabel(label: string): CrateId {
+  const at = label.lastIndexOf('@');
+  return { name: label.slice(0, at), version: label.slice(at + 1) };
+}
+
 /**
  * Reads a {@link crateKey} back into the crate it stores (name lowercased), or `undefined` for
  * keys of another shape.

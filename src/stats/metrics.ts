@@ -9,8 +9,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { GcReport } from '../jobs/gc.ts';
 import type { VerifyReport } from '../jobs/verify.ts';
-import type { FinishedRequest } from '../server/app.ts';
-import type { ConnectionCounts } from '../server/connection-guard.ts';
+import type { ConnectionCounts, FinishedRequest } from '../observe/records.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { VERSION } from '../version.ts';
 import type { CacheSize } from './cache-size.ts';
@@ -151,7 +150,7 @@ function registerGauges(registers: Registry[], sources: MetricsSources): void {
   const now = sources.now ?? Date.now;
   new Gauge({
     name: 'cargo_cacher_cache_size_bytes',
-    help: 'Bytes stored in the cache, by area (crates, index); measured at most every 30 s.',
+    help: 'Bytes stored in the cache, by area (crates, index), from the catalogue.',
     labelNames: ['area'],
     registers,
     async collect() {

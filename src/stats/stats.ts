@@ -1,18 +1,16 @@
 /**
  * @module
- * Statistics for one instance, in one object: the SQLite database, the batching recorder, the
- * Prometheus metrics and the cache sizer, behind two observers (requests, upstream) and a
+ * Statistics for one instance, in one object: the SQLite database, the batching recorder and the
+ * Prometheus metrics, behind two observers (requests, upstream) and a
  * summary. The instance creates it before the caches (they report upstream requests to it),
  * then {@link Stats.connect connects} the live parts that exist only afterwards.
  */
 import type { GcReport } from '../jobs/gc.ts';
 import type { VerifyReport } from '../jobs/verify.ts';
 import type { AppLogger } from '../logger.ts';
-import type { FinishedRequest, RequestObserver } from '../server/app.ts';
-import type { ConnectionCounts } from '../server/connection-guard.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import type { ConnectionCounts, FinishedRequest, RequestObserver } from '../observe/records.ts';
 import type { UpstreamObserver, UpstreamResult } from '../upstream/observed-client.ts';
-import { CacheSizer } from './cache-size.ts';
+import type { CacheSize } from './cache-size.ts';
 import { openStatsDb, type StatsDb, statsPath } from './db.ts';
 import type { JobsSource } from './jobs-source.ts';
 import { Metrics } from './metrics.ts';
@@ -29,13 +27,12 @@ import { recordSweep, recordVerify } from './upkeep.ts';
 export interface StatsOptions {
   /** The storage root; the database is `<storageDir>/stats.sqlite`. */
   storageDir: string;
-  store: BlobStore;
   log?: AppLogger;
   offline?: boolean;
   /** How often pending records are written; default 1 s. */
   flushIntervalMs?: number;
-  /** How long a cache size measurement is reused; default 30 s. */
-  cacheSizeMaxAgeMs?: number;
+  /** The cache's size now (the catalogue's totals). */
+  cacheSize?: () => CacheSize;
   now?: () => number;
 }
 
@@ -53,7 +50,6 @@ export interface Stats {
   readonly db: StatsDb;
   readonly recorder: StatsRecorder;
   readonly metrics: Metrics;
-  readonly cacheSizer: CacheSizer;
   /** Pass to `buildApp({ observers })`. */
   readonly observe: RequestObserver;
   /** Pass to `createServices({ upstreamObserver })`. */
@@ -74,7 +70,7 @@ export interface Stats {
  * Opens the database under the storage root and starts the recorder.
  *
  * @example
- * const stats = createStats({ storageDir, store, log });
+ * const stats = createStats({ storageDir, log, cacheSize: () => catalogueSize(catalogue) });
  * const deps = createServices({ ..., upstreamObserver: stats.observeUpstream });
  * stats.connect({ git, jobs: deps.jobs });
  */
@@ -87,13 +83,8 @@ export function createStats(options: StatsOptions): Stats {
     ...(options.flushIntervalMs !== undefined && { flushIntervalMs: options.flushIntervalMs }),
     now,
   });
-  const cacheSizer = new CacheSizer({
-    store: options.store,
-    ...(options.cacheSizeMaxAgeMs !== undefined && { maxAgeMs: options.cacheSizeMaxAgeMs }),
-    now,
-  });
   const live: LiveSources = {};
-  const cacheSize = () => cacheSizer.get();
+  const cacheSize = async () => options.cacheSize?.();
   const metrics = new Metrics({
     cacheSize,
     now,
@@ -116,7 +107,6 @@ export function createStats(options: StatsOptions): Stats {
     db,
     recorder,
     metrics,
-    cacheSizer,
     observe(record: FinishedRequest) {
       recorder.observe(record);
       metrics.observeRequest(record);

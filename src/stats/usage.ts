@@ -1,21 +1,23 @@
 /**
  * @module
- * When each crate version was last served, read from the statistics: what expiration sorts by
- * (least recently served first).
+ * When each crate version was last served, as the statistics recorded it: what a reconcile
+ * gives a crate it adopts from a store written before the catalogue existed, so expiration
+ * keeps the order it had.
  */
-import type { UsageSource } from '../jobs/gc.ts';
+import { parseCrateLabel } from '../registry/crate-id.ts';
 import type { StatsDb } from './db.ts';
 
-/** A {@link UsageSource} over the `crate_version` table; `flush` first writes pending records. */
-export function createUsageSource(db: StatsDb, flush: () => void = () => undefined): UsageSource {
-  const query = db.sqlite.prepare('SELECT name, version, last_served FROM crate_version');
-  return {
-    lastServed() {
-      flush();
-      const rows = query.all() as { name: string; version: string; last_served: number }[];
-      return new Map(
-        rows.map((row) => [`${row.name.toLowerCase()}@${row.version}`, row.last_served]),
-      );
-    },
+/** `name@version` → when it was last served (ms), or `undefined` when never. */
+export type LastServedLookup = (label: string) => number | undefined;
+
+/** A {@link LastServedLookup} over the `crate_version` table: one primary-key lookup each. */
+export function createLastServedLookup(db: StatsDb): LastServedLookup {
+  const query = db.sqlite.prepare(
+    'SELECT last_served FROM crate_version WHERE name = ? AND version = ?',
+  );
+  return (label) => {
+    const { name, version } = parseCrateLabel(label);
+    const row = query.get(name, version) as { last_served: number } | undefined;
+    return row?.last_served;
   };
 }

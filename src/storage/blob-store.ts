@@ -73,7 +73,10 @@ export interface BlobStore {
   put(key: string, source: Readable | Buffer, options?: PutOptions): Promise<PutResult>;
   /** Removes a blob; absent blobs are not an error. */
   delete(key: string): Promise<void>;
-  /** Lists blobs below a key prefix (`crates/`), recursively. */
+  /**
+   * Lists blobs below a key prefix (`crates/`), recursively, in key order (byte order, as S3
+   * lists): the catalogue's reconcile merges the listing with its own rows in that order.
+   */
   list(prefix: string): AsyncIterable<{ key: string } & BlobStat>;
   /** Removes what an interrupted put left behind. Called once at startup. */
   cleanup(): Promise<number>;

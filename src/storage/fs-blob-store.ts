@@ -156,6 +156,11 @@ export class FsBlobStore implements BlobStore {
 
   async *#walk(dir: string, keyPrefix: string): AsyncIterable<{ key: string } & BlobStat> {
     const entries = (await ifExists(() => readdir(dir, { withFileTypes: true }))) ?? [];
+    // Key order: a directory sorts as its name plus '/', which is where its keys fall among
+    // its siblings' (`a-b` < `a/x` < `ab`), so the whole walk comes out in byte order.
+    const sortName = (entry: (typeof entries)[number]) =>
+      entry.isDirectory() ? `${entry.name}/` : entry.name;
+    entries.sort((a, b) => (sortName(a) < sortName(b) ? -1 : sortName(a) > sortName(b) ? 1 : 0));
     for (const entry of entries) {
       const key = keyPrefix === '' ? entry.name : `${keyPrefix}/${entry.name}`;
       if (entry.isDirectory()) {

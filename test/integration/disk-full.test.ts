@@ -3,9 +3,9 @@ import type { Readable } from 'node:stream';
 import { describe, type TestContext, test } from 'node:test';
 import { type S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { buildConfig } from '../../src/config.ts';
+import { catalogueStore, createServices } from '../../src/instance.ts';
 import { createLogger } from '../../src/logger.ts';
 import { buildApp } from '../../src/server/app.ts';
-import { createServices } from '../../src/server/services.ts';
 import type { BlobStore, PutOptions } from '../../src/storage/blob-store.ts';
 import { FsBlobStore } from '../../src/storage/fs-blob-store.ts';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.ts';
@@ -119,12 +119,14 @@ async function setup(t: TestContext, openInner?: () => Promise<UninitialisedStor
     sparseUpstream: upstream.indexUrl,
   });
   const http = createHttpClient(config.timeouts);
-  const deps = createServices({ config, log, store, http, now: () => clock.ms });
+  const storage = catalogueStore(store, dir, log, { now: () => clock.ms });
+  const deps = createServices({ config, log, storage, http, now: () => clock.ms });
   const app = buildApp(deps);
   await app.listen({ port: 0, host: '127.0.0.1' });
   t.after(async () => {
     await app.close();
     await http.close();
+    storage.catalogue.close();
   });
   const { port } = app.server.address() as { port: number };
   const url = (name: string, version: string) =>

@@ -6,6 +6,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { RECONCILED_AT } from '../../src/jobs/reconcile.ts';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
@@ -52,7 +53,7 @@ function downloadsOf(upstream: FakeUpstream, name: string): number {
 }
 
 describe('expiration', () => {
-  test('keeps the cache under --max-size, evicting least recently served, never pinned ones', async (t) => {
+  test('keeps the cache under --max-size as crates are stored, evicting least recently served, never pinned ones', async (t) => {
     const upstream = await upstreamWithCrates(t);
     const dir = await makeTempDir('upkeep-pins');
     t.after(() => removeTempDir(dir));
@@ -67,26 +68,34 @@ describe('expiration', () => {
       now: () => clock.ms,
     });
     t.after(() => proxy.close());
-    for (const name of NAMES) {
+    const budget = proxy.instance.maintenance.budget;
+    assert.ok(budget, 'a budget keeper runs with --max-size');
+    for (const name of ['up-a', 'up-b', 'up-c']) {
       assert.equal((await download(proxy, name)).status, 200);
       clock.ms += 1000;
     }
-    // up-b is served again last: it becomes the most recently served.
+    await budget.idle();
+    assert.equal(proxy.instance.catalogue.totals().crates.objects, 3, 'under budget: all kept');
+    // up-b is served again: up-c is now the least recently served unpinned crate.
     assert.equal((await download(proxy, 'up-b')).status, 200);
-    const report = await proxy.instance.maintenance.runGc();
-    assert.ok(report.remainingBytes <= 3.5 * CRATE_PAD, `left ${report.remainingBytes} bytes`);
+    clock.ms += 1000;
+    // The fourth crate takes the cache over budget: the keeper evicts on this write, no sweep.
+    assert.equal((await download(proxy, 'up-d')).status, 200);
+    await budget.idle();
+    const held = proxy.instance.catalogue.totals().crates;
+    assert.ok(held.bytes <= 3.5 * CRATE_PAD, `left ${held.bytes} bytes`);
     assert.ok(await exists(storedPath(proxy, 'up-a')), 'the pinned crate stays');
     assert.ok(await exists(storedPath(proxy, 'up-b')), 'the most recently served crate stays');
-    assert.ok(await exists(storedPath(proxy, 'up-f')), 'a recently fetched crate stays');
+    assert.ok(await exists(storedPath(proxy, 'up-d')), 'the crate just stored stays');
     assert.equal(await exists(storedPath(proxy, 'up-c')), false, 'the least recently served goes');
     // Evictions show in the statistics (they survive restarts in the database) and metrics.
     const stats = JSON.parse((await httpGet(`${proxy.url}/api/v1/stats`)).body.toString('utf8'));
-    assert.equal(stats.upkeep.evictedFiles, report.removed.length);
-    assert.equal(stats.upkeep.evictedBytes, report.freedBytes);
+    assert.equal(stats.upkeep.evictedFiles, 1);
     const metrics = (await httpGet(`${proxy.url}/metrics`)).body.toString('utf8');
+    assert.match(metrics, /cargo_cacher_evictions_total\{reason="over-budget"\} 1/);
     assert.match(
       metrics,
-      new RegExp(`cargo_cacher_evictions_total\\{reason="over-budget"\\} ${report.removed.length}`),
+      new RegExp(`cargo_cacher_cache_size_bytes\\{area="crates"\\} ${held.bytes}`),
     );
     const before = downloadsOf(upstream, 'up-c');
     const again = await download(proxy, 'up-c');
@@ -238,13 +247,19 @@ describe('integrity', () => {
   });
 });
 
-describe('startup cleanup', () => {
-  test('removes temp files and fetches the missing index file of a stored crate', async (t) => {
+describe('startup cleanup and reconcile', () => {
+  test('startup removes temp files; the reconcile fetches the missing index file of a stored crate', async (t) => {
     const upstream = await upstreamWithCrates(t);
     const storageDir = await makeTempDir('upkeep-startup');
     t.after(() => removeTempDir(storageDir));
     const first = await startProxy({ upstream, storageDir });
     await download(first, 'up-a');
+    // A new catalogue is reconciled at once, in the background.
+    await waitFor(
+      () => first.instance.catalogue.getMeta(RECONCILED_AT) !== undefined,
+      5_000,
+      'the first reconcile',
+    );
     await first.close();
     await writeFile(join(storageDir, 'tmp', 'leftover.tmp'), 'half a crate');
     const indexFile = join(storageDir, 'index', 'up', '-a', 'up-a');
@@ -252,6 +267,12 @@ describe('startup cleanup', () => {
     const second = await startProxy({ upstream, storageDir });
     t.after(() => second.close());
     assert.deepEqual(await readdir(join(storageDir, 'tmp')), []);
-    await waitFor(() => exists(indexFile), 5_000, 'the index file to be fetched again');
+    // The catalogue was reconciled at the first start: the next one is due in a day, or by hand.
+    assert.equal(await exists(indexFile), false, 'startup itself lists nothing');
+    const report = await second.instance.maintenance.runReconcile();
+    assert.equal(report.dropped, 1, 'the row of the removed index file is dropped');
+    assert.equal(report.indexRestored, 1);
+    assert.ok(await exists(indexFile), 'the index file is fetched again');
+    assert.ok(second.instance.catalogue.has('index/up/-a/up-a'));
   });
 });

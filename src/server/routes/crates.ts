@@ -4,10 +4,9 @@
  * cargo builds from the served `dl` (no markers: `/{crate}/{version}/download` is appended).
  */
 import type { OutgoingHttpHeaders } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CrateLookup } from '../../cache/crate-cache.ts';
 import { Errors } from '../../errors.ts';
-import { crateKey } from '../../registry/crate-id.ts';
 import { isValidCrateName } from '../../registry/crate-name.ts';
 import { isValidVersion } from '../../registry/version.ts';
 import type { AppServices } from '../app.ts';
@@ -22,7 +21,6 @@ const HEADERS_AHEAD_MS = 1;
 
 /** Registers the crate download route. */
 export function registerCrateRoutes(app: FastifyInstance, services: AppServices): void {
-  const { hotCrates } = services;
   app.get<{ Params: { name: string; version: string } }>(
     '/api/v1/crates/:name/:version/download',
     async function serveCrate(request, reply) {
@@ -35,63 +33,29 @@ export function registerCrateRoutes(app: FastifyInstance, services: AppServices)
         throw Errors.CARGO_CACHER_BAD_REQUEST(`invalid version ${JSON.stringify(version)}`);
       }
       const crate = { name: name.toLowerCase(), version };
-      const key = crateKey(crate);
-      const hot = hotCrates?.get(key);
-      if (hot) {
-        recordOutcome(request, 'hit', { crate, upstreamBytes: 0 });
-        return sendCrate(request, reply, { ...hot, outcome: 'hit', size: hot.body.length });
-      }
-      const found = await services.crates.open({ name, version });
+      const found = await services.crates.open(crate, {
+        clientHas: (checksum) => isNotModified(request.headers, etagOf(checksum), undefined),
+      });
       recordOutcome(request, found.outcome, { crate, upstreamBytes: found.upstreamBytes });
       if (found.notStored) reply.header('x-cargo-cacher-not-stored', found.notStored);
-      const { blob, checksum } = found;
-      const served = { checksum, outcome: found.outcome, size: blob.size };
-      // A small crate is read whole and kept; a 304 needs no body at all.
-      const wanted = !checksum || !isNotModified(request.headers, etagOf(checksum), undefined);
-      if (hotCrates && checksum && wanted && !found.notStored && hotCrates.accepts(blob.size)) {
-        // Read whole into one buffer of the file's size (no chunks to copy and free: they left
-        // the process's heap fragmented, measured as tens of MB of resident memory).
-        const body = await services.store.read(key);
-        if (body) {
-          blob.stream.destroy();
-          return sendCrate(request, reply, {
-            ...served,
-            body: hotCrates.keep(key, body, checksum),
-          });
-        }
-      }
-      return sendCrate(request, reply, { ...served, body: blob.stream });
+      return sendCrate(request, reply, found);
     },
   );
-}
-
-/** What {@link sendCrate} sends. */
-interface ServedCrate {
-  body: Buffer | Readable;
-  checksum: string | undefined;
-  outcome: 'hit' | 'miss';
-  size: number | undefined;
 }
 
 function etagOf(checksum: string): string {
   return `"sha256-${checksum}"`;
 }
 
-/** Sends a crate, or a 304 when the client's ETag names the same checksum. */
-function sendCrate(request: FastifyRequest, reply: FastifyReply, crate: ServedCrate) {
+/** Sends a crate, or a 304 when the client has it (the lookup then carries no body). */
+function sendCrate(request: FastifyRequest, reply: FastifyReply, crate: CrateLookup) {
   reply
     .header('content-type', 'application/gzip')
     .header('cache-control', IMMUTABLE)
     .header('x-cache-status', cacheStatusHeader(crate.outcome));
   if (crate.size !== undefined) reply.header('content-length', crate.size);
-  if (crate.checksum) {
-    const etag = etagOf(crate.checksum);
-    reply.header('etag', etag);
-    if (isNotModified(request.headers, etag, undefined)) {
-      if (!Buffer.isBuffer(crate.body)) crate.body.destroy();
-      return reply.code(304).removeHeader('content-length').send();
-    }
-  }
+  if (crate.checksum) reply.header('etag', etagOf(crate.checksum));
+  if (crate.body === undefined) return reply.code(304).removeHeader('content-length').send();
   const isHttp1Get = request.method === 'GET' && request.raw.httpVersionMajor === 1;
   if (crate.outcome === 'miss' && Buffer.isBuffer(crate.body) && isHttp1Get) {
     return sendHeadersThenBody(request, reply, crate.body);

@@ -1,0 +1,66 @@
+/**
+ * @module
+ * The catalogue's schema: one row per stored object, with the totals per area kept up to date by
+ * triggers, so "how much do we hold" is one row read at any size. See `catalogue.ts`.
+ */
+import type { Schema } from '../sqlite.ts';
+
+/** The file name below the storage root (`-i`), next to `stats.sqlite`. */
+export const CATALOGUE_FILE = 'catalogue.sqlite';
+
+/** The areas of the store: the first segment of a key. */
+export const AREAS = ['crates', 'index', 'other'] as const;
+export type Area = (typeof AREAS)[number];
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+  -- One row per stored object. used_at is the later of stored_at and last_served_at: the order
+  -- expiration and --max-size remove in (least recently used first). sha256 is NULL for an
+  -- object adopted by a reconcile and not verified since.
+  CREATE TABLE object (
+    key TEXT PRIMARY KEY,
+    area TEXT NOT NULL CHECK (area IN ('crates', 'index', 'other')),
+    name TEXT,
+    version TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT,
+    stored_at INTEGER NOT NULL,
+    last_served_at INTEGER,
+    used_at INTEGER NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    verified_at INTEGER
+  ) WITHOUT ROWID;
+  CREATE INDEX object_by_use ON object (area, pinned, used_at);
+  CREATE INDEX object_by_crate ON object (name, version) WHERE area = 'crates';
+  CREATE INDEX object_index_by_name ON object (name) WHERE area = 'index';
+
+  -- Objects and bytes per area, kept by the triggers below in the same transaction as the row.
+  CREATE TABLE area_total (
+    area TEXT PRIMARY KEY, objects INTEGER NOT NULL, bytes INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO area_total VALUES ('crates', 0, 0), ('index', 0, 0), ('other', 0, 0);
+
+  CREATE TRIGGER object_added AFTER INSERT ON object BEGIN
+    UPDATE area_total SET objects = objects + 1, bytes = bytes + NEW.size WHERE area = NEW.area;
+  END;
+  CREATE TRIGGER object_removed AFTER DELETE ON object BEGIN
+    UPDATE area_total SET objects = objects - 1, bytes = bytes - OLD.size WHERE area = OLD.area;
+  END;
+  CREATE TRIGGER object_resized AFTER UPDATE OF size ON object BEGIN
+    UPDATE area_total SET bytes = bytes - OLD.size + NEW.size WHERE area = NEW.area;
+  END;
+  `,
+];
+
+/** The catalogue database's schema. */
+export const CATALOGUE_SCHEMA: Schema = {
+  label: 'the catalogue',
+  migrations: MIGRATIONS,
+  onCreate(db) {
+    db.sqlite
+      .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
+      .run('created_at', String(Date.now()));
+  },
+};

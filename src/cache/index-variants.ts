@@ -1,0 +1,85 @@
+/**
+ * @module
+ * Index files as they are sent: the hot-file check of the fast path and the routes (fresh in
+ * memory, so answerable without a promise), and the gzip variant of each file, compressed once
+ * per ETag and kept. HTTP concerns (which coding a client accepts, ETags, 304s) stay in
+ * server/http-cache.ts; this module only says which bytes exist.
+ */
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { crateNameFromIndexPath } from '../registry/crate-name.ts';
+import type { IndexCache, IndexLookup } from './index-cache.ts';
+import type { IndexFile } from './index-record.ts';
+import { LruMap } from './lru.ts';
+
+const gzipAsync = promisify(gzip);
+
+/** Bodies smaller than this are sent as they are: gzip would not pay for its header. */
+const MIN_GZIP_BYTES = 512;
+/** Memory for gzip variants, bounded by bytes. */
+const GZIP_BYTES = 32 * 1024 * 1024;
+
+/** Gzips bodies once per ETag and keeps the result, bounded by bytes. */
+export class GzipCache {
+  readonly #entries = new LruMap<string, Buffer>(GZIP_BYTES, (body) => body.length);
+
+  /** The gzip of `body`, or `undefined` when it is too small to be worth compressing. */
+  async compress(etag: string, body: Buffer): Promise<Buffer | undefined> {
+    const ready = this.ready(etag, body);
+    if (ready !== undefined) return ready ?? undefined;
+    const compressed = await gzipAsync(body);
+    this.#entries.set(etag, compressed);
+    return compressed;
+  }
+
+  /**
+   * What {@link compress} would give without doing any work: the kept gzip, `null` when the
+   * body is too small to compress, `undefined` when it has not been compressed yet.
+   */
+  ready(etag: string, body: Buffer): Buffer | null | undefined {
+    if (body.length < MIN_GZIP_BYTES) return null;
+    return this.#entries.get(etag);
+  }
+}
+
+/** The index cache and the gzip variants of what it serves. */
+export class IndexVariants {
+  readonly #index: Pick<IndexCache, 'hot' | 'get'>;
+  readonly #gzip: GzipCache;
+
+  constructor(index: Pick<IndexCache, 'hot' | 'get'>, gzip = new GzipCache()) {
+    this.#index = index;
+    this.#gzip = gzip;
+  }
+
+  /**
+   * A crate's index file that can be served as it is right now (fresh in memory, or upstream
+   * out of reach), or `undefined`. `config.json` never is: it is held in the same memory but
+   * served rewritten by its own route.
+   */
+  hotFile(path: string): IndexFile | undefined {
+    if (crateNameFromIndexPath(path) === undefined) return undefined;
+    return this.#index.hot(path);
+  }
+
+  /**
+   * The index file at a crate's index path: the hot copy at once (no promise, so no extra
+   * turn of the event loop), else whatever the cache finds (storage, upstream).
+   */
+  lookup(path: string): IndexLookup | Promise<IndexLookup> {
+    const hot = this.#index.hot(path);
+    return hot
+      ? { found: true, file: hot, outcome: 'hit', upstreamBytes: 0 }
+      : this.#index.get(path);
+  }
+
+  /** The gzip variant if ready now: `null` when too small, `undefined` when not compressed yet. */
+  readyGzip(file: IndexFile): Buffer | null | undefined {
+    return this.#gzip.ready(file.etag, file.body);
+  }
+
+  /** The gzip variant, compressed now if needed; `undefined` when too small to be worth it. */
+  gzipOf(file: IndexFile): Promise<Buffer | undefined> {
+    return this.#gzip.compress(file.etag, file.body);
+  }
+}
