@@ -44,7 +44,7 @@ export async function measureScale(
     const registry = await ensureRegistry(size, log);
     const took = (performance.now() - started) / 1000;
     generation.push(
-      `${size}: generated in ${registry.manifest.generationSeconds.toFixed(1)} s (this run: ${took < registry.manifest.generationSeconds ? 'cached' : 'generated'})`,
+      `${size}: generated in ${registry.manifest.generationSeconds.toFixed(1)} s (${registry.generatedNow ? 'in this run' : `taken from the cache in ${took.toFixed(1)} s`})`,
     );
     registries.push(registry);
     results.push(await measureSize(settings, registry, join(dir, String(size))));
@@ -61,7 +61,7 @@ export async function measureScale(
       `Synthetic registries (seeded, cached in ${registries[0]?.dir.replace(/\/[^/]+$/, '')}): ${generation.join('; ')}.`,
       `Served by nginx (1 worker): static sparse index and .crate files, \`dl\` = \`/crates/{lowerprefix}/{crate}/{crate}-{version}.crate\`; the git index is a bare repo made by one \`git fast-import\`.`,
       `Mirror: \`-a -g <bare> -t ${MIRROR_THREADS}\`, throughput from the mirror job's start and end; peak RSS is VmHWM of the proxy when the job ended.`,
-      'Restart: `--no-git` on the mirrored store; ms from spawn to the first 200 of `/health`, then of the index file of the crate with the most versions (both polled every 10 ms); then the first `/metrics`, 50 sequential scrapes, and idle CPU (utime+stime from /proc over wall time).',
+      'Restart: `--no-git` on the mirrored store; ms from spawn to the first 200 of `/health`, then of the index file of the crate with the most versions (both polled every 10 ms); then the first `/metrics`, 50 sequential scrapes, and idle CPU (utime+stime from /proc over wall time), which starts right after the scrapes, so upkeep still running after the start counts.',
       `--max-size: "at start" restarts with half the crate bytes on disk as budget and times spawn → under; "after re-downloads" first runs \`gc --max-size\` at 95 % (timed: "gc removing 5 %"), restarts with a budget of what is left plus half the bytes of up to 200 removed crates, downloads them through the proxy and times the last download → under. Under = the crates gauge ≤ budget (polled every 100 ms), confirmed by summing the files on disk. The wait gives up after ${settings.scaleBudgetWaitS} s (shown as ∞).`,
       ...results.map(sizeNote),
     ],

@@ -56,6 +56,8 @@ export interface Registry {
   wwwDir: string;
   bareGit: string;
   manifest: Manifest;
+  /** False when the registry was found in the cache. */
+  generatedNow: boolean;
   /** The index path (`se/rd/serde`) of the crate with the most versions. */
   samplePath: string;
   versions(): Promise<VersionRow[]>;
@@ -71,7 +73,8 @@ export function registryCacheRoot(): string {
 /** Returns the registry of `size` versions, generating it first unless it is cached. */
 export async function ensureRegistry(size: number, log: (line: string) => void): Promise<Registry> {
   const dir = join(registryCacheRoot(), `${size}-v${GENERATOR_VERSION}`);
-  if (!(await exists(join(dir, 'manifest.json')))) {
+  const generatedNow = !(await exists(join(dir, 'manifest.json')));
+  if (generatedNow) {
     log(`generating a registry of ${size} versions in ${dir}`);
     const building = `${dir}.building-${process.pid}`;
     await rm(building, { recursive: true, force: true });
@@ -93,6 +96,7 @@ export async function ensureRegistry(size: number, log: (line: string) => void):
     wwwDir: join(dir, 'www'),
     bareGit: join(dir, 'index.git'),
     manifest,
+    generatedNow,
     samplePath: (await readFile(join(dir, 'sample-path.txt'), 'utf8')).trim(),
     versions: () => readVersions(join(dir, 'versions.tsv')),
   };
