@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import type { FinishedRequest } from '../src/server/app.ts';
+import type { FinishedRequest } from '../src/observe/records.ts';
 import { nodeSqliteDriver, openStatsDb, type SqliteDriver, type StatsDb } from '../src/stats/db.ts';
 import { StatsRecorder } from '../src/stats/recorder.ts';
 import { buildSummary } from '../src/stats/summary.ts';

@@ -14,6 +14,7 @@ import Fastify, {
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { HotCrates } from '../cache/hot-crates.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
+import { IndexVariants } from '../cache/index-variants.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { StorageHealth } from '../cache/storage-guard.ts';
 import type { Config } from '../config.ts';
@@ -22,22 +23,17 @@ import type { GitMirror } from '../git/git-mirror.ts';
 import type { JobRegistry } from '../jobs/job.ts';
 import type { Prefetcher } from '../jobs/prefetcher.ts';
 import type { AppLogger } from '../logger.ts';
+import type { RequestObserver, RequestOutcome } from '../observe/records.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
-import { loadTokenFile, registerAuth, roleOfHeader, type TokenTable } from './auth.ts';
+import { type AdmissionGate, admissionOf, refuse } from './admission.ts';
+import { loadTokenFile, roleOfHeader, type TokenTable } from './auth.ts';
 import { ConnectionGuard, resolveClientLimits } from './connection-guard.ts';
 import { createFastIndexPath } from './fast-index.ts';
-import { GzipCache } from './http-cache.ts';
 import { serverFactoryWith } from './http-server.ts';
 import { endsWithRefusal, hasOneHost } from './refusal.ts';
-import {
-  cacheStatusHeader,
-  finishedRequest,
-  newRequestOutcome,
-  type RequestOutcome,
-  reportRequest,
-} from './request-context.ts';
+import { cacheStatusHeader, newRequestOutcome, recordRequest } from './request-context.ts';
 import { registerCrateRoutes } from './routes/crates.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerGitRoutes } from './routes/git.ts';
@@ -54,7 +50,8 @@ export interface AppServices {
   index: IndexCache;
   crates: CrateCache;
   registryConfig: RegistryConfigService;
-  gzip: GzipCache;
+  /** Hot index files and their gzip variants. */
+  indexVariants: IndexVariants;
   jobs: JobRegistry;
   prefetcher: Prefetcher;
   git?: GitMirror;
@@ -66,25 +63,11 @@ export interface AppServices {
   storageHealth?: () => StorageHealth;
 }
 
-/** Observes every finished request (statistics subscribe here). */
-export type RequestObserver = (record: FinishedRequest) => void;
-
-/** A finished request, as observers see it. */
-export interface FinishedRequest extends RequestOutcome {
-  method: string;
-  /** `1.1` or `2.0` (HTTP/2 is served only with TLS). */
-  httpVersion?: string;
-  /** The request target as sent (query string included). */
-  url: string;
-  status: number;
-  bytesSent: number;
-  durationMs: number;
-  /** The connection closed before any response was sent (`bytesSent` is then 0). */
-  aborted?: boolean;
-}
+/** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
+export type { RequestObserver } from '../observe/records.ts';
 
 /** The dependencies of {@link buildApp}. */
-export interface AppDeps extends Omit<AppServices, 'gzip'> {
+export interface AppDeps extends Omit<AppServices, 'indexVariants'> {
   observers?: RequestObserver[];
   /** Statistics: serves `/api/v1/stats`, `/stats.json`, `/metrics` and the dashboard at `/`. */
   stats?: Stats;
@@ -99,16 +82,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const observers = deps.observers ?? [];
   const tokens =
     deps.config.authTokenFile === undefined ? undefined : loadTokenFile(deps.config.authTokenFile);
-  const gzip = new GzipCache();
   let closing = false;
-  const fastPath = createFastIndexPath({
-    index: deps.index,
-    gzip,
-    tokens,
-    observers,
-    log: deps.log,
-    closing: () => closing,
-  });
+  // One gate for both ways in: the fast path answers only what it admits, fastify's
+  // onRequest hook below answers every refusal.
+  const gate: AdmissionGate = { tokens, closing: () => closing };
+  const indexVariants = new IndexVariants(deps.index);
+  const fastPath = createFastIndexPath({ variants: indexVariants, gate, observers, log: deps.log });
   const connections =
     deps.connections ??
     new ConnectionGuard(resolveClientLimits(deps.config.clientLimits), deps.log);
@@ -129,7 +108,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     done();
   });
   if (deps.tls) closeSessionsOnClose(app);
-  const services: AppServices = { ...deps, gzip };
+  const services: AppServices = { ...deps, indexVariants };
 
   app.decorateRequest('cacher', null as unknown as RequestOutcome);
   // Callback style, not async: this runs for every request, and a promise per hook shows up in
@@ -139,17 +118,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // 'close' rather than fastify's onResponse, which waits for 'finish': when a client closes
     // its connection as soon as it has the last byte, 'finish' often never comes (measured: 7%
     // of crate downloads on one-request connections), and observers would miss those requests.
-    reply.raw.once('close', () => reportFinished(request, reply, observers));
+    reply.raw.once('close', () => recordFinished(request, reply, observers));
     // Two Host headers make the request mean different things to different readers (a proxy
     // in front may route by the other one): RFC 9112 3.2 says to answer 400.
     if (!hasOneHost(request.raw.rawHeaders)) {
       done(Errors.CARGO_CACHER_BAD_REQUEST('the request has more than one Host header'));
       return;
     }
+    // After the 'close' listener, so a refused request is still recorded; before every route.
+    const verdict = admissionOf(gate, request.method, request.url, request.headers.authorization);
+    if (verdict !== 'admitted') {
+      refuse(verdict, request, reply, done, deps.config.publicUrl);
+      return;
+    }
     done();
   });
-  // After the hook above, so a refused request is still recorded; before every route.
-  if (tokens) registerAuth(app, tokens, deps.config.publicUrl);
   app.addHook('onSend', (request, reply, payload, done) => {
     request.cacher.ttfbMs ??= reply.elapsedTime;
     endsWithRefusal(request.raw, reply);
@@ -233,8 +216,8 @@ function statusOf(error: { statusCode?: number }): number {
   return status !== undefined && status >= 400 && status <= 599 ? status : 500;
 }
 
-/** Logs a finished (or abandoned) request and tells the observers. */
-function reportFinished(
+/** Records a request fastify answered (or that was abandoned), once its response closed. */
+function recordFinished(
   request: FastifyRequest,
   reply: FastifyReply,
   observers: readonly RequestObserver[],
@@ -242,7 +225,7 @@ function reportFinished(
   // Not `writableEnded`: a client that has Content-Length bytes may close before the stream
   // piping them ends. A download abandoned halfway therefore counts as sent.
   const aborted = !reply.raw.headersSent;
-  const finished = finishedRequest(request.cacher, {
+  const exchange = {
     method: request.method,
     httpVersion: request.raw.httpVersion,
     url: request.url,
@@ -250,6 +233,6 @@ function reportFinished(
     bytesSent: aborted ? 0 : Number(reply.getHeader('content-length') ?? 0),
     durationMs: reply.elapsedTime,
     aborted,
-  });
-  reportRequest(finished, observers, request.log);
+  };
+  recordRequest(request.cacher, exchange, observers, request.log);
 }

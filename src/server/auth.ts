@@ -5,11 +5,12 @@
  * `/health` needs a token: cargo sends it raw in `Authorization` once the served config.json
  * says `"auth-required": true` (Cargo Book, registry-index, "Sparse authentication"); git and
  * browsers send it as the password of Basic authentication; Prometheus as `Bearer <token>`.
- * Changing requests (prefetch, any other POST but git's fetch) need an `admin` token.
+ * Changing requests (prefetch, any other POST but git's fetch) need an `admin` token. The check
+ * itself runs in admission.ts, for the fast path and fastify alike.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.ts';
 import { publicUrlFor } from './public-url.ts';
 
@@ -98,39 +99,14 @@ export function tokensOf(authorization: string | undefined): string[] {
 /** Git's smart-HTTP paths: git answers a Basic challenge by asking for credentials. */
 const GIT_PATHS = /^\/index\/(?:info\/refs|git-upload-pack|git-receive-pack)(?:\?|$)/;
 
-/** Registers the access check on every route but `/health`. */
-export function registerAuth(
-  app: FastifyInstance,
-  table: TokenTable,
-  configuredPublicUrl: string | undefined,
-): void {
-  app.addHook('onRequest', async function checkToken(request, reply) {
-    const path = request.url;
-    if (path === '/health' || path.startsWith('/health?')) return;
-    const role = roleOfHeader(table, request.headers.authorization);
-    if (role === undefined) {
-      challenge(request, reply, configuredPublicUrl);
-      const given = request.headers.authorization !== undefined;
-      throw Errors.CARGO_CACHER_UNAUTHORIZED(
-        given
-          ? 'the token sent is not valid for this proxy; check the registry token'
-          : 'this proxy requires a token: set one for the registry (for example ' +
-              'CARGO_REGISTRIES_<NAME>_TOKEN) with registry.global-credential-providers = ["cargo:token"]',
-      );
-    }
-    if (role !== 'admin' && needsAdmin(request)) {
-      throw Errors.CARGO_CACHER_FORBIDDEN(`${request.method} ${path} needs an admin token`);
-    }
-  });
-}
-
 /** Changing requests: anything but a read, except git's fetch negotiation (a POST). */
-function needsAdmin(request: FastifyRequest): boolean {
-  if (request.method === 'GET' || request.method === 'HEAD') return false;
-  return !(request.method === 'POST' && request.url.startsWith('/index/git-upload-pack'));
+export function needsAdmin(method: string, url: string): boolean {
+  if (method === 'GET' || method === 'HEAD') return false;
+  return !(method === 'POST' && url.startsWith('/index/git-upload-pack'));
 }
 
-function challenge(
+/** Sets the `WWW-Authenticate` challenge of a 401: cargo's login URL, and Basic for git. */
+export function challenge(
   request: FastifyRequest,
   reply: FastifyReply,
   configuredPublicUrl: string | undefined,

@@ -23,26 +23,9 @@ import { constants, type Http2Session, type ServerHttp2Stream } from 'node:http2
 import { type Server as NetServer, Socket } from 'node:net';
 import type { ClientLimits } from '../config.ts';
 import type { AppLogger } from '../logger.ts';
+import type { ConnectionCounts, ConnectionEvent } from '../observe/records.ts';
 import { clientKeyOf } from './client-address.ts';
 import type { RawRequest } from './fast-index.ts';
-
-/** Why a connection or stream was refused or closed, as counted in /metrics. */
-export type ConnectionEvent =
-  | 'refused_per_ip'
-  | 'refused_total'
-  | 'evicted'
-  | 'send_timeout'
-  | 'idle_timeout'
-  | 'body_timeout';
-
-/** What /metrics and /health read. */
-export interface ConnectionCounts {
-  open: number;
-  maxConnections: number;
-  maxConnectionsPerIp: number;
-  /** Totals since start, by event. */
-  events: Record<ConnectionEvent, number>;
-}
 
 /** The connection guard's limits, with the total cap already resolved. */
 export type ResolvedClientLimits = ClientLimits & { maxConnections: number };

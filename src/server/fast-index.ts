@@ -5,24 +5,23 @@
  * than half of the CPU time in fastify's routing, hooks and reply handling. So an index file
  * that is hot is answered from Node's request event, before fastify sees the request.
  *
- * Nothing is decided twice: the answer (headers, validators, gzip variant) comes from
- * `indexFileAnswer`, the token check from `roleOfHeader`, the record statistics get from
- * `finishedRequest`/`reportRequest`, the same functions the fastify route and hooks use.
- * Anything else goes on to fastify unchanged: other methods and paths, a file not hot, a
- * missing or wrong token (fastify answers the 401 with its challenge), two Host headers
- * (fastify answers 400), a gzip variant not
- * compressed yet (the route compresses and keeps it), or a server that is closing.
+ * Nothing is decided twice: whether the file is hot and its gzip variant ready comes from
+ * `IndexVariants` (cache/), whether the request may be answered from `admissionOf`, the answer
+ * (headers, validators, 304) from `indexFileAnswer`, and the statistics record from
+ * `recordRequest`: the same functions fastify's route and hooks use. Anything else goes on to
+ * fastify unchanged: other methods and paths, a file not hot, a refused request (fastify
+ * answers the 401, 403 or 503), two Host headers (fastify answers 400), or a gzip variant not
+ * compressed yet (the route compresses and keeps it).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import type { IndexCache } from '../cache/index-cache.ts';
-import { crateNameFromIndexPath } from '../registry/crate-name.ts';
-import type { RequestObserver } from './app.ts';
-import { roleOfHeader, type TokenTable } from './auth.ts';
-import { acceptsGzip, type GzipCache } from './http-cache.ts';
+import type { IndexVariants } from '../cache/index-variants.ts';
+import type { RequestObserver, RequestOutcome } from '../observe/records.ts';
+import { type AdmissionGate, admissionOf } from './admission.ts';
+import { acceptsGzip } from './http-cache.ts';
 import { hasOneHost } from './refusal.ts';
-import { finishedRequest, type RequestOutcome, reportRequest } from './request-context.ts';
+import { type RequestLog, recordRequest } from './request-context.ts';
 import { indexFileAnswer, rawIndexPath } from './routes/sparse-index.ts';
 
 /** A request as Node's HTTP/1.1 or HTTP/2 (compatibility API) server gives it. */
@@ -35,14 +34,11 @@ export type FastPath = (request: RawRequest, response: RawResponse) => boolean;
 
 /** What the fast path reads. */
 export interface FastIndexDeps {
-  index: Pick<IndexCache, 'hot'>;
-  gzip: GzipCache;
-  /** The token table when `--auth-token-file` is set. */
-  tokens: TokenTable | undefined;
+  variants: Pick<IndexVariants, 'hotFile' | 'readyGzip'>;
+  /** The same gate fastify's `onRequest` hook admits requests through. */
+  gate: AdmissionGate;
   observers: readonly RequestObserver[];
-  log: Parameters<typeof reportRequest>[2];
-  /** True once the server is closing: fastify then answers 503. */
-  closing: () => boolean;
+  log: RequestLog;
 }
 
 /** How every request the fast path answers went (the time to first byte is the duration). */
@@ -60,21 +56,18 @@ export function createFastIndexPath(deps: FastIndexDeps): FastPath {
   return function serveHotIndexFile(request, response) {
     const started = performance.now();
     const url = request.url;
-    if (request.method !== 'GET' || !url?.startsWith('/index/') || deps.closing()) return false;
+    if (request.method !== 'GET' || !url?.startsWith('/index/')) return false;
     // fastify answers a request with two Host headers 400 (app.ts).
     if (!hasOneHost(request.rawHeaders)) return false;
-    const path = rawIndexPath(url);
-    // config.json is held in the same memory, but is served rewritten by its own route.
-    if (crateNameFromIndexPath(path) === undefined) return false;
-    const file = deps.index.hot(path);
+    const file = deps.variants.hotFile(rawIndexPath(url));
     if (file === undefined) return false;
-    // Every index file is readable with any valid token (auth.ts); GET never needs admin.
-    if (deps.tokens && roleOfHeader(deps.tokens, request.headers.authorization) === undefined) {
+    // After the cheaper checks: with tokens, admission hashes each one presented.
+    if (admissionOf(deps.gate, 'GET', url, request.headers.authorization) !== 'admitted') {
       return false;
     }
     let compressed: Buffer | undefined;
     if (acceptsGzip(request.headers['accept-encoding'])) {
-      const ready = deps.gzip.ready(file.etag, file.body);
+      const ready = deps.variants.readyGzip(file);
       if (ready === undefined) return false;
       compressed = ready ?? undefined;
     }
@@ -82,17 +75,16 @@ export function createFastIndexPath(deps: FastIndexDeps): FastPath {
     // The header and the body leave in one write.
     (response as ServerResponse).writeHead(answer.status, answer.headers);
     (response as ServerResponse).end(answer.body);
-    const durationMs = performance.now() - started;
-    const finished = finishedRequest(HOT_INDEX_HIT, {
+    const exchange = {
       method: 'GET',
       httpVersion: request.httpVersion,
       url,
       status: answer.status,
       bytesSent: answer.body?.length ?? 0,
-      durationMs,
+      durationMs: performance.now() - started,
       aborted: false,
-    });
-    reportRequest(finished, deps.observers, deps.log);
+    };
+    recordRequest(HOT_INDEX_HIT, exchange, deps.observers, deps.log);
     return true;
   };
 }

@@ -1,13 +1,9 @@
 /**
  * @module
- * HTTP validators and content coding for cached responses: ETag/Last-Modified matching and
- * gzip for clients that accept it.
+ * HTTP validators and content coding for cached responses: ETag/Last-Modified matching, the
+ * ETag of a gzip variant, and whether a client accepts gzip. The variants themselves are kept by
+ * cache/index-variants.ts.
  */
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
-import { LruMap } from '../cache/lru.ts';
-
-const gzipAsync = promisify(gzip);
 
 /**
  * True when the client's conditional headers match. RFC 9110 §13.1.2: If-None-Match uses the
@@ -52,30 +48,4 @@ export function acceptsGzip(acceptEncoding: string | undefined): boolean {
     const q = params.find((p) => p.trim().startsWith('q='));
     return q === undefined || Number(q.trim().slice(2)) > 0;
   });
-}
-
-/** Bodies smaller than this are sent as they are: gzip would not pay for its header. */
-const MIN_GZIP_BYTES = 512;
-
-/** Gzips bodies once per ETag and keeps the result, bounded by bytes. */
-export class GzipCache {
-  readonly #entries = new LruMap<string, Buffer>(32 * 1024 * 1024, (body) => body.length);
-
-  /** The gzip of `body`, or `undefined` when it is too small to be worth compressing. */
-  async compress(etag: string, body: Buffer): Promise<Buffer | undefined> {
-    const ready = this.ready(etag, body);
-    if (ready !== undefined) return ready ?? undefined;
-    const compressed = await gzipAsync(body);
-    this.#entries.set(etag, compressed);
-    return compressed;
-  }
-
-  /**
-   * What {@link compress} would give without doing any work: the kept gzip, `null` when the
-   * body is too small to compress, `undefined` when it has not been compressed yet.
-   */
-  ready(etag: string, body: Buffer): Buffer | null | undefined {
-    if (body.length < MIN_GZIP_BYTES) return null;
-    return this.#entries.get(etag);
-  }
 }

@@ -1,29 +1,17 @@
 /**
  * @module
  * What a route found out while answering (which kind of route, hit or miss, bytes fetched
- * upstream), kept on the request so the response hook can log it and statistics can count it.
+ * upstream), kept on the request, and the one step that records a finished request
+ * ({@link recordRequest}) for the debug log and statistics, used by fastify's 'close' listener
+ * and by the fast path alike.
  */
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
-import type { FinishedRequest, RequestObserver } from './app.ts';
-
-/** The families of routes, as statistics group them. */
-export type RouteKind = 'sparse-index' | 'crate' | 'git' | 'api' | 'other';
-
-/** How a request was answered. */
-export type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale' | 'not-found' | 'error';
-
-/** The per-request record. */
-export interface RequestOutcome {
-  kind: RouteKind;
-  outcome?: Outcome;
-  /** The crate served, for per-version download counts. */
-  crate?: { name: string; version: string };
-  upstreamBytes: number;
-  /** Milliseconds until the response headers went out (statistics' time to first byte). */
-  ttfbMs?: number;
-  /** The `CARGO_CACHER_*` code (or fastify's) of a failed request. */
-  errorCode?: string;
-}
+import type {
+  FinishedRequest,
+  Outcome,
+  RequestObserver,
+  RequestOutcome,
+} from '../observe/records.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,11 +55,27 @@ export function cacheStatusHeader(outcome: Outcome): string {
 /** How the exchange went, as the server saw it. */
 export type Exchange = Omit<FinishedRequest, keyof RequestOutcome>;
 
+/** Where finished requests are logged (debug), and observer failures (warn). */
+export type RequestLog = Pick<FastifyBaseLogger, 'debug' | 'warn'>;
+
+/**
+ * The one recording step of every request, whoever answered it (the fast path or fastify's
+ * 'close' listener): builds the record observers get and reports it.
+ */
+export function recordRequest(
+  record: RequestOutcome,
+  exchange: Exchange,
+  observers: readonly RequestObserver[],
+  log: RequestLog,
+): void {
+  reportRequest(finishedRequest(record, exchange), observers, log);
+}
+
 /**
  * The record observers get. Spelled out rather than spread: one object shape for every request
  * (see {@link newRequestOutcome}).
  */
-export function finishedRequest(record: RequestOutcome, exchange: Exchange): FinishedRequest {
+function finishedRequest(record: RequestOutcome, exchange: Exchange): FinishedRequest {
   return {
     kind: record.kind,
     outcome: record.outcome,
@@ -90,10 +94,10 @@ export function finishedRequest(record: RequestOutcome, exchange: Exchange): Fin
 }
 
 /** Logs a finished request (debug) and tells every observer. */
-export function reportRequest(
+function reportRequest(
   finished: FinishedRequest,
   observers: readonly RequestObserver[],
-  log: Pick<FastifyBaseLogger, 'debug' | 'warn'>,
+  log: RequestLog,
 ): void {
   log.debug(finished, 'request');
   for (const observe of observers) {

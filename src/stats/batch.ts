@@ -5,7 +5,7 @@
  * recorder writes the sums in one transaction per flush. 10,000 hits in one second become one
  * row update per (minute, kind, outcome).
  */
-import type { FinishedRequest } from '../server/app.ts';
+import type { FinishedRequest } from '../observe/records.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import {
   addSums,

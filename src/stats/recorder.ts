@@ -5,7 +5,7 @@
  * on close. Requests never wait for the disk.
  */
 import type { AppLogger } from '../logger.ts';
-import type { FinishedRequest } from '../server/app.ts';
+import type { FinishedRequest } from '../observe/records.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { StatsBatch } from './batch.ts';
 import type { StatsDb } from './db.ts';

@@ -7,7 +7,7 @@
  * histograms are registry metrics that give prom-client's histogram format from `get()`.
  */
 import { Counter, type Registry } from 'prom-client';
-import type { FinishedRequest } from '../server/app.ts';
+import type { FinishedRequest } from '../observe/records.ts';
 import { bytesSavedBy } from './batch.ts';
 
 /** Seconds: from a memory hit (~1 ms) to a large crate over a slow link. */

@@ -9,7 +9,7 @@ import { describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
-import type { FinishedRequest } from '../../src/server/app.ts';
+import type { FinishedRequest } from '../../src/observe/records.ts';
 import { makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
 import { gitEnv } from '../helpers/fake-git-index.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';

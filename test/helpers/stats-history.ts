@@ -4,7 +4,7 @@
  * moved clock: three hours of per-minute traffic and a month of daily traffic. The dashboard
  * test uses it so its chart (and the README screenshot) show a shape, not one bar.
  */
-import type { FinishedRequest } from '../../src/server/app.ts';
+import type { FinishedRequest } from '../../src/observe/records.ts';
 import { openStatsDb, statsPath } from '../../src/stats/db.ts';
 import { StatsRecorder } from '../../src/stats/recorder.ts';
 import { DAY_MS, MINUTE_MS } from '../../src/stats/time.ts';

@@ -2,11 +2,14 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
+import type { IndexLookup } from '../../src/cache/index-cache.ts';
 import { createIndexFile, type IndexFile } from '../../src/cache/index-record.ts';
-import type { FinishedRequest } from '../../src/server/app.ts';
+import { IndexVariants } from '../../src/cache/index-variants.ts';
+import type { FinishedRequest } from '../../src/observe/records.ts';
+import type { AdmissionGate } from '../../src/server/admission.ts';
 import { parseTokenFile } from '../../src/server/auth.ts';
-import { createFastIndexPath, type FastIndexDeps } from '../../src/server/fast-index.ts';
-import { GzipCache, gzipEtag } from '../../src/server/http-cache.ts';
+import { createFastIndexPath } from '../../src/server/fast-index.ts';
+import { gzipEtag } from '../../src/server/http-cache.ts';
 import { httpGet } from '../helpers/http-get.ts';
 
 /** What the server answers when the fast path declines, so a test sees who answered. */
@@ -21,16 +24,18 @@ const BODY = Buffer.from(
 describe('the fast path for hot index files', () => {
   const hot = new Map<string, IndexFile>();
   const finished: FinishedRequest[] = [];
-  const deps: FastIndexDeps = {
-    index: { hot: (path) => hot.get(path) },
-    gzip: new GzipCache(),
-    tokens: undefined,
+  const variants = new IndexVariants({
+    hot: (path) => hot.get(path),
+    get: async (): Promise<IndexLookup> => ({ found: false }),
+  });
+  // The fast path reads its gate on every request, so tests change it in place.
+  const gate: AdmissionGate = { tokens: undefined, closing: () => false };
+  const fastPath = createFastIndexPath({
+    variants,
+    gate,
     observers: [(record) => finished.push(record)],
     log: { debug: () => undefined, warn: () => undefined },
-    closing: () => false,
-  };
-  // The fast path reads its dependencies on every request, so tests change them in place.
-  const fastPath = createFastIndexPath(deps);
+  });
   let server: Server;
   let base = '';
 
@@ -51,8 +56,8 @@ describe('the fast path for hot index files', () => {
     // The index cache holds upstream's config.json too; only its own route may serve it.
     hot.set('config.json', createIndexFile(Buffer.from('{"dl":"x"}'), {}, Date.now()));
     finished.length = 0;
-    deps.tokens = undefined;
-    deps.closing = () => false;
+    gate.tokens = undefined;
+    gate.closing = () => false;
   });
 
   test('answers a hot file byte for byte, with its validators, and reports it', async () => {
@@ -105,12 +110,12 @@ describe('the fast path for hot index files', () => {
   });
 
   test('leaves a closing server to fastify, which answers 503', async () => {
-    deps.closing = () => true;
+    gate.closing = () => true;
     assert.equal((await httpGet(`${base}/index/${PATH}`)).status, DECLINED);
   });
 
   test('with a token file, answers only requests with a valid token', async () => {
-    deps.tokens = parseTokenFile('reader-token read\nadmin-token admin\n');
+    gate.tokens = parseTokenFile('reader-token read\nadmin-token admin\n');
     assert.equal((await httpGet(`${base}/index/${PATH}`)).status, DECLINED);
     const wrong = await httpGet(`${base}/index/${PATH}`, { authorization: 'not-a-token' });
     assert.equal(wrong.status, DECLINED);
@@ -124,7 +129,7 @@ describe('the fast path for hot index files', () => {
     const file = hot.get(PATH) as IndexFile;
     const gzipped = { 'accept-encoding': 'gzip' };
     assert.equal((await httpGet(`${base}/index/${PATH}`, gzipped)).status, DECLINED);
-    const compressed = await deps.gzip.compress(file.etag, file.body);
+    const compressed = await variants.gzipOf(file);
     const res = await httpGet(`${base}/index/${PATH}`, gzipped);
     assert.equal(res.status, 200);
     assert.equal(res.headers['content-encoding'], 'gzip');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { FinishedRequest } from '../../src/server/app.ts';
+import type { FinishedRequest } from '../../src/observe/records.ts';
 import { Metrics } from '../../src/stats/metrics.ts';
 import { parseExposition, sampleValue } from '../helpers/prometheus.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { FinishedRequest } from '../../src/server/app.ts';
+import type { FinishedRequest } from '../../src/observe/records.ts';
 import { bytesSavedBy, StatsBatch } from '../../src/stats/batch.ts';
 import { DAY_MS, MINUTE_MS } from '../../src/stats/time.ts';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { FinishedRequest } from '../../src/server/app.ts';
+import type { FinishedRequest } from '../../src/observe/records.ts';
 import { MIGRATIONS, openStatsDb } from '../../src/stats/db.ts';
 import {
   healthOf,

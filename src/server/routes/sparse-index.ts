@@ -4,12 +4,13 @@
  * byte for byte (Cargo Book, registry-index, Sparse Protocol).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IndexLookup, IndexOutcome } from '../../cache/index-cache.ts';
+import type { IndexOutcome } from '../../cache/index-cache.ts';
 import { createIndexFile, type IndexFile } from '../../cache/index-record.ts';
+import type { IndexVariants } from '../../cache/index-variants.ts';
 import { Errors } from '../../errors.ts';
 import { crateNameFromIndexPath } from '../../registry/crate-name.ts';
 import type { AppServices } from '../app.ts';
-import { acceptsGzip, type GzipCache, gzipEtag, isNotModified } from '../http-cache.ts';
+import { acceptsGzip, gzipEtag, isNotModified } from '../http-cache.ts';
 import { publicUrlFor } from '../public-url.ts';
 import { cacheStatusHeader, recordOutcome } from '../request-context.ts';
 
@@ -23,7 +24,7 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
     });
     // The served bytes depend on the public URL too, so the validator is computed from them.
     const file = createIndexFile(body, {}, Date.now());
-    return sendIndexFile(request, reply, { file, outcome, gzip: services.gzip });
+    return sendIndexFile(request, reply, { file, outcome, variants: services.indexVariants });
   });
 
   app.get('/index/*', async function serveIndexFile(request, reply) {
@@ -33,8 +34,9 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
     if (name === undefined) {
       throw Errors.CARGO_CACHER_NOT_FOUND(`/index/${path} is not an index file path`);
     }
-    const hot = services.index.hot(path);
-    const lookup = hot ? hotLookup(hot) : await services.index.get(path);
+    const pending = services.indexVariants.lookup(path);
+    // A hot file comes without a promise: awaiting it anyway would cost a turn for nothing.
+    const lookup = pending instanceof Promise ? await pending : pending;
     if (!lookup.found) {
       // cargo ≥ 1.96 treats only 404 as "no such crate"; 410/451 become hard errors.
       throw Errors.CARGO_CACHER_NOT_FOUND(`crate ${name} does not exist`);
@@ -43,13 +45,9 @@ export function registerSparseIndexRoutes(app: FastifyInstance, services: AppSer
     return sendIndexFile(request, reply, {
       file: lookup.file,
       outcome: lookup.outcome,
-      gzip: services.gzip,
+      variants: services.indexVariants,
     });
   });
-}
-
-function hotLookup(file: IndexFile): IndexLookup {
-  return { found: true, file, outcome: 'hit', upstreamBytes: 0 };
 }
 
 /**
@@ -104,21 +102,21 @@ export function indexFileAnswer(
 interface IndexResponse {
   file: IndexFile;
   outcome: IndexOutcome;
-  gzip: GzipCache;
+  variants: Pick<IndexVariants, 'gzipOf'>;
 }
 
 /** Sends an index file (see {@link indexFileAnswer}), compressing it first when needed. */
 function sendIndexFile(
   request: FastifyRequest,
   reply: FastifyReply,
-  { file, outcome, gzip }: IndexResponse,
+  { file, outcome, variants }: IndexResponse,
 ): FastifyReply | Promise<FastifyReply> {
   recordOutcome(request, outcome);
   // Only gzip needs an await (the first time per file); the identity answer goes out at once.
   if (!acceptsGzip(request.headers['accept-encoding'])) {
     return sendAnswer(reply, indexFileAnswer(file, outcome, request.headers, undefined));
   }
-  return gzip.compress(file.etag, file.body).then((compressed) => {
+  return variants.gzipOf(file).then((compressed) => {
     return sendAnswer(reply, indexFileAnswer(file, outcome, request.headers, compressed));
   });
 }
