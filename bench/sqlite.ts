@@ -29,7 +29,6 @@ import { nodeSqliteDriver, openStatsDb, type SqliteDriver, type StatsDb } from '
 import { StatsRecorder } from '../src/stats/recorder.ts';
 import { buildSummary } from '../src/stats/summary.ts';
 import { DAY_MS, MINUTE_MS } from '../src/stats/time.ts';
-import { createUsageSource } from '../src/stats/usage.ts';
 import type { UpstreamResult } from '../src/upstream/observed-client.ts';
 import { prng } from '../test/helpers/prng.ts';
 import { seedStatsHistory } from '../test/helpers/stats-history.ts';
@@ -353,7 +352,7 @@ function writeLargeHistory(path: string): void {
   db.close();
 }
 
-/** The dashboard's summary and expiration's usage read, on `path`, through each driver. */
+/** The dashboard's summary, on `path`, through each driver. */
 async function measureQueries(
   label: string,
   path: string,
@@ -369,10 +368,8 @@ async function measureQueries(
   for (let run = 0; run < runs; run += 1) {
     for (const { driver, db } of run % 2 === 0 ? opened : [...opened].reverse()) {
       const summary = await timeAsync(() => summarize(db));
-      const usage = time(() => createUsageSource(db).lastServed());
       if (run < 10) continue;
       record(results, `dashboard summary (${label})`, driver.name, summary);
-      record(results, `expiration's last-served read (${label})`, driver.name, usage);
     }
   }
   for (const { db } of opened) db.close();

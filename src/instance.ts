@@ -115,7 +115,9 @@ export async function startInstance(
     inFlight: () => ({ index: deps.index.inFlight, crates: deps.crates.inFlight }),
     ...(git && { git }),
   });
-  const maintenance = createMaintenance(config, deps, storage, stats, pinned, now);
+  // A server killed between a publish and its record: reconcile now rather than within a day.
+  const uncleanStop = storage.catalogue.beginSession();
+  const maintenance = createMaintenance(config, deps, storage, stats, pinned, now, uncleanStop);
   const observers = [stats.observe, ...(options.observers ?? [])];
   const app = buildApp({ ...deps, stats, observers, connections, ...(tls && { tls }) });
   await app.listen({ port: config.port, host: config.listen });
@@ -145,6 +147,7 @@ export async function startInstance(
       await http.close();
       // Last: the jobs above may still have reported upstream requests while stopping.
       stats.close();
+      storage.catalogue.endSession();
       await storage.close();
     },
   };
@@ -198,6 +201,7 @@ export function catalogueStore(
   const catalogue = Catalogue.open(storageDir, {
     ...(options.now && { now: options.now }),
     ...(options.pinned && { pinned: options.pinned }),
+    onFlushError: (err) => log.warn({ err }, 'catalogue: could not record last-served times'),
   });
   if (options.pinned) catalogue.setPins(options.pinned);
   const hotCrates = new HotCrates();
@@ -240,6 +244,7 @@ function createMaintenance(
   stats: Stats,
   pinned: ReadonlySet<string>,
   now: () => number,
+  reconcileNow: boolean,
 ): Maintenance {
   const { maxSizeBytes, expireAfterMs, gcIntervalMs, verifyEveryMs } = config.upkeep;
   return new Maintenance({
@@ -261,6 +266,7 @@ function createMaintenance(
     onVerify: (report) => stats.observeVerify(report),
     // With a git mirror, checksums come from it; without, a lost index file is fetched again.
     restoreIndex: !config.offline && !config.git.enabled,
+    reconcileNow,
     now,
   });
 }

@@ -20,6 +20,11 @@ export interface Schema {
    * released entry; append a new one.
    */
   migrations: readonly string[];
+  /**
+   * How long a write waits for another connection's lock, blocking the event loop meanwhile
+   * (SQLite's busy handler sleeps in the calling thread); default 2 s.
+   */
+  busyTimeoutMs?: number;
   /** Runs once, in the transaction that creates the schema (to note when it was created). */
   onCreate?: (db: Database) => void;
 }
@@ -213,7 +218,9 @@ export function openDatabase(
     }
     // A page cache of up to 16 MB (SQLite's default is 2 MB, better-sqlite3's 16 MB): the
     // crate_version table of a busy cache outgrows 2 MB, and every flush then reads pages back.
-    sqlite.exec('PRAGMA busy_timeout = 2000; PRAGMA cache_size = -16000');
+    sqlite.exec(
+      `PRAGMA busy_timeout = ${schema.busyTimeoutMs ?? 2000}; PRAGMA cache_size = -16000`,
+    );
     migrate(db, schema, readonly);
   } catch (err) {
     db.close();

@@ -58,6 +58,9 @@ const MIGRATIONS: readonly string[] = [
 export const CATALOGUE_SCHEMA: Schema = {
   label: 'the catalogue',
   migrations: MIGRATIONS,
+  // Records are written on the request path: a lock held elsewhere (a `cargo-cacher gc` batch)
+  // may stall it this long at most. A record that gives up is repaired by a hit or the reconcile.
+  busyTimeoutMs: 250,
   onCreate(db) {
     db.sqlite
       .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')

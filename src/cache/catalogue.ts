@@ -53,6 +53,8 @@ export interface CatalogueOptions extends DatabaseOptions {
   pinned?: ReadonlySet<string>;
   /** How often batched last-served times are written; default 1 s. 0: only on {@link flush}. */
   flushIntervalMs?: number;
+  /** Told when a background flush fails (it is tried again at the next one). */
+  onFlushError?: (err: unknown) => void;
 }
 
 /** What the key of a stored object says about it. */
@@ -61,6 +63,12 @@ interface KeyFacts {
   name: string | null;
   version: string | null;
 }
+
+/** The meta entry present while a server runs on the catalogue. */
+const SESSION = 'session_open';
+
+/** After a background flush failed, the next try. */
+const FLUSH_RETRY_MS = 10_000;
 
 /** Rows read per query when walking the catalogue: a walk never holds more than this. */
 export const PAGE_ROWS = 1000;
@@ -78,6 +86,7 @@ export class Catalogue {
   readonly #served = new Map<string, [number, number]>();
   readonly #listeners = new Set<() => void>();
   readonly #timer: NodeJS.Timeout | undefined;
+  #flushPausedUntil = 0;
 
   private constructor(db: Database, options: CatalogueOptions) {
     this.db = db;
@@ -86,7 +95,7 @@ export class Catalogue {
     this.#sql = prepare(db);
     const interval = options.flushIntervalMs ?? 1000;
     if (interval > 0 && !options.readonly) {
-      this.#timer = setInterval(() => this.flush(), interval);
+      this.#timer = setInterval(() => this.#flushInBackground(options.onFlushError), interval);
       this.#timer.unref();
     }
   }
@@ -130,11 +139,13 @@ export class Catalogue {
     this.#served.set(key, [this.#now(), size]);
   }
 
-  /** Writes the pending last-served times, in one transaction. */
+  /**
+   * Writes the pending last-served times, in one transaction. When the write fails (the
+   * database busy or its disk full) they stay pending for the next flush.
+   */
   flush(): void {
     if (this.#served.size === 0) return;
     const pending = [...this.#served];
-    this.#served.clear();
     this.db.write(() => {
       for (const [key, [at, size]] of pending) {
         const facts = factsOfKey(key);
@@ -142,6 +153,21 @@ export class Catalogue {
         this.#sql.served.run(key, facts.area, facts.name, facts.version, size, at, at, at, pinned);
       }
     });
+    for (const [key, [at]] of pending) {
+      if (this.#served.get(key)?.[0] === at) this.#served.delete(key);
+    }
+  }
+
+  #flushInBackground(onError: ((err: unknown) => void) | undefined): void {
+    if (this.#now() < this.#flushPausedUntil) return;
+    try {
+      this.flush();
+    } catch (err) {
+      // Locked by another process or out of disk: every try blocks for the busy timeout, so
+      // wait a while before the next one.
+      this.#flushPausedUntil = this.#now() + FLUSH_RETRY_MS;
+      onError?.(err);
+    }
   }
 
   /** Calls `listener` after every recorded publish (the `--max-size` keeper listens). */
@@ -289,6 +315,23 @@ export class Catalogue {
   setMeta(name: string, value: string | undefined): void {
     if (value === undefined) this.#sql.deleteMeta.run(name);
     else this.#sql.setMeta.run(name, value);
+  }
+
+  /**
+   * Notes that a server runs on this catalogue, and tells whether the last one stopped without
+   * saying so (killed, or the machine died): then a publish may have missed its record, and a
+   * reconcile is due.
+   */
+  beginSession(): boolean {
+    const unclean = this.getMeta(SESSION) !== undefined;
+    this.setMeta(SESSION, String(process.pid));
+    return unclean;
+  }
+
+  /** Notes a clean stop (everything recorded). */
+  endSession(): void {
+    this.flush();
+    this.setMeta(SESSION, undefined);
   }
 
   /** Writes what is pending and closes the database. */

@@ -6,7 +6,7 @@
  * on) is reconciled first, so the sweep and the check see everything held.
  */
 import { resolve } from 'node:path';
-import { buildConfig, type Config } from '../config.ts';
+import { buildConfig } from '../config.ts';
 import { createServices, type OpenedStorage, openStorage } from '../instance.ts';
 import { sweep } from '../jobs/gc.ts';
 import { readPins } from '../jobs/pins.ts';

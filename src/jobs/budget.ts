@@ -38,7 +38,7 @@ export class BudgetKeeper {
   /** Starts a sweep when over budget (or queues one behind the running sweep). */
   check(): void {
     if (this.#deps.catalogue.totals().crates.bytes <= this.#deps.maxSizeBytes) return;
-    if (this.#running) {
+    if (this.#running !== undefined) {
       this.#again = true;
       return;
     }
@@ -49,7 +49,7 @@ export class BudgetKeeper {
 
   /** Resolves when no sweep is running. */
   async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+    while (this.#running !== undefined) await this.#running;
   }
 
   async close(): Promise<void> {

@@ -41,6 +41,8 @@ export interface MaintenanceDeps {
   restoreIndex: boolean;
   /** Reconcile in the background (daily, and at once when never done); default true. */
   reconcile?: boolean;
+  /** Reconcile at once, whenever the last one was (the last server was killed). */
+  reconcileNow?: boolean;
   /** Told about every sweep and check (statistics count evictions and problems). */
   onSweep?: (report: GcReport) => void;
   onVerify?: (report: VerifyReport) => void;
@@ -151,12 +153,15 @@ export class Maintenance {
 
   /**
    * Reconciles when the last reconcile is a day old (at once when there was none: a new
-   * catalogue, perhaps on a store an earlier cargo-cacher wrote), then once a day.
+   * catalogue, perhaps on a store an earlier cargo-cacher wrote; or when the last server was
+   * killed), then once a day.
    */
   async #reconcileDaily(): Promise<void> {
     const now = this.#deps.now ?? Date.now;
+    let due = this.#deps.reconcileNow === true;
     while (!this.#stop.signal.aborted) {
-      const last = Number(this.#deps.catalogue.getMeta(RECONCILED_AT) ?? 0);
+      const last = due ? 0 : Number(this.#deps.catalogue.getMeta(RECONCILED_AT) ?? 0);
+      due = false;
       const wait = Math.max(0, last + RECONCILE_EVERY_MS - now());
       try {
         // A timer longer than 2^31 - 1 ms fires at once: wake up at least daily and look again.

@@ -145,3 +145,34 @@ export function descendantsOf(pid: number): number[] {
   visit(pid);
   return found;
 }
+
+/** What a one-shot command printed, and how it ended. */
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `cargo-cacher <args>` (a one-shot command: `gc`, `reconcile`, …) to its end. */
+export async function runCliCommand(args: string[], timeoutMs = 60_000): Promise<CommandResult> {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: REPO,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
