@@ -39,14 +39,18 @@ export interface MirrorResult {
   failed: number;
   jobSeconds: number;
   peakRssBytes: number;
+  /** Up to five versions not fetched, with why (failed, skipped or already cached). */
+  notFetched: string[];
 }
 
 interface MirrorJob {
+  id: string;
   kind: string;
   state: string;
   startedAt: string;
   finishedAt?: string;
   counts: { total: number; fetched: number; failed: number };
+  report?: { name: string; version: string; status: string; reason?: string }[];
 }
 
 /** `-a -g <bare> -t 16` on an empty store until the mirror job ends. */
@@ -74,6 +78,8 @@ export async function mirrorPhase(ctx: SizeContext): Promise<MirrorResult> {
           failed: job.counts.failed,
           jobSeconds,
           peakRssBytes: hwm,
+          notFetched:
+            job.counts.fetched === job.counts.total ? [] : await notFetched(proxy.url, job.id),
         };
       }
       if (Date.now() > deadline) throw new Error('the mirror did not finish in time');
@@ -82,6 +88,16 @@ export async function mirrorPhase(ctx: SizeContext): Promise<MirrorResult> {
   } finally {
     await proxy.stop();
   }
+}
+
+/** The first versions of a job's report that were not fetched, as `name@version: status (why)`. */
+async function notFetched(url: string, id: string): Promise<string[]> {
+  const { body } = await timedGet(`${url}/api/v1/jobs/${id}`);
+  const job = JSON.parse(body) as MirrorJob;
+  return (job.report ?? [])
+    .filter((entry) => entry.status !== 'fetched')
+    .slice(0, 5)
+    .map((e) => `${e.name}@${e.version}: ${e.status}${e.reason ? ` (${e.reason})` : ''}`);
 }
 
 /** What a restart on the mirrored store costs. */

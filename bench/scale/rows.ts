@@ -139,7 +139,7 @@ export function sizeNote(r: SizeResult): string {
   const s = (seconds: number) =>
     Number.isFinite(seconds) ? `${seconds.toFixed(1)} s` : 'not within the wait';
   return [
-    `**${r.size} versions**: mirror fetched ${r.mirror.fetched} (${r.mirror.failed} failed) in ${r.mirror.jobSeconds.toFixed(1)} s`,
+    `**${r.size} versions**: mirror fetched ${r.mirror.fetched} (${r.mirror.failed} failed${r.mirror.notFetched.length > 0 ? `; not fetched: ${r.mirror.notFetched.join(', ')}` : ''}) in ${r.mirror.jobSeconds.toFixed(1)} s`,
     `first /metrics reported ${r.restart.crateBytes === undefined ? 'no crate bytes' : `${mb(r.restart.crateBytes)} MB of crates`}`,
     `gc --dry-run: "${r.gcDryRun.summary}"`,
     `5 % gc removed ${r.overshoot.gcRemoved} files; re-downloaded ${r.overshoot.downloaded} (${r.overshoot.downloadFailures} failed) over a budget of ${mb(r.overshoot.budgetBytes)} MB (held ${mb(r.overshoot.heldBytes)} MB): ${s(r.overshoot.seconds)}`,
