@@ -26,7 +26,8 @@ import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
 import { Prefetcher } from './jobs/prefetcher.ts';
 import type { AppLogger } from './logger.ts';
-import { type AppDeps, buildApp, type RequestObserver } from './server/app.ts';
+import type { RequestObserver } from './observe/records.ts';
+import { type AppDeps, buildApp } from './server/app.ts';
 import { ConnectionGuard, resolveClientLimits } from './server/connection-guard.ts';
 import { readTlsFiles } from './server/tls.ts';
 import { catalogueSize } from './stats/cache-size.ts';
@@ -55,6 +56,8 @@ export interface Instance {
   stats: Stats;
   /** What the cache holds. */
   catalogue: Catalogue;
+  /** The blob store, its catalogue, and the store seen through both. */
+  storage: OpenedStorage;
   /** Client connection caps and deadlines, with their counts. */
   connections: ConnectionGuard;
   /** The URL this instance listens at (`http://127.0.0.1:PORT`, `https://` with TLS). */
@@ -136,6 +139,7 @@ export async function startInstance(
     maintenance,
     stats,
     catalogue: storage.catalogue,
+    storage,
     connections,
     url,
     async close() {

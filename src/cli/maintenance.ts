@@ -7,11 +7,17 @@
  */
 import { resolve } from 'node:path';
 import { buildConfig } from '../config.ts';
+import { Errors } from '../errors.ts';
 import { createServices, type OpenedStorage, openStorage } from '../instance.ts';
 import { sweep } from '../jobs/gc.ts';
 import { readPins } from '../jobs/pins.ts';
 import { formatBytes } from '../jobs/progress.ts';
-import { RECONCILED_AT, type ReconcileDeps, reconcile } from '../jobs/reconcile.ts';
+import {
+  RECONCILED_AT,
+  type ReconcileDeps,
+  type ReconcileReport,
+  reconcileWithStore,
+} from '../jobs/reconcile.ts';
 import { verifyCache } from '../jobs/verify.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
 import { openStatsDb, statsPath } from '../stats/db.ts';
@@ -140,10 +146,21 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
 
 type ReconcileExtras = Pick<ReconcileDeps, 'lastServed'>;
 
-function runReconcile(storage: OpenedStorage, log: AppLogger, extras: ReconcileExtras = {}) {
+async function runReconcile(
+  storage: OpenedStorage,
+  log: AppLogger,
+  extras: ReconcileExtras = {},
+): Promise<ReconcileReport> {
   const { raw, store, catalogue } = storage;
   // By hand there are no requests to yield to.
-  return reconcile({ store: raw, trackedStore: store, catalogue, log, pauseMs: 0, ...extras });
+  const deps = { store: raw, trackedStore: store, catalogue, log, pauseMs: 0, ...extras };
+  const report = await reconcileWithStore(deps, { freshListing: true });
+  if (!report) {
+    throw Errors.CARGO_CACHER_STORAGE(
+      'another instance is listing the bucket right now; run reconcile again in a few minutes',
+    );
+  }
+  return report;
 }
 
 /** Reconciles a catalogue that never was, saying so on stderr (it may take a while). */

@@ -14,11 +14,14 @@ import type { AppLogger } from '../logger.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { BudgetKeeper } from './budget.ts';
 import { type GcPolicy, type GcReport, sweep } from './gc.ts';
-import { RECONCILED_AT, type ReconcileReport, reconcile } from './reconcile.ts';
+import {
+  RECONCILE_EVERY_MS,
+  RECONCILED_AT,
+  type ReconcileReport,
+  reconcileWithStore,
+} from './reconcile.ts';
 import { type VerifyReport, verifyCache } from './verify.ts';
 
-/** How often the reconcile runs at most. */
-export const RECONCILE_EVERY_MS = 24 * 60 * 60 * 1000;
 /** After a reconcile that failed (storage unreachable), the next try. */
 const RECONCILE_RETRY_MS = 10 * 60 * 1000;
 
@@ -130,10 +133,13 @@ export class Maintenance {
     return report;
   }
 
-  /** One reconcile of the catalogue with the store. */
-  async runReconcile(): Promise<ReconcileReport> {
+  /**
+   * One reconcile of the catalogue with the store (`undefined` when another instance on the
+   * bucket is listing it: the next try uses its listing).
+   */
+  async runReconcile(): Promise<ReconcileReport | undefined> {
     const deps = this.#deps;
-    const report = await reconcile({
+    const report = await reconcileWithStore({
       store: deps.rawStore ?? deps.store,
       trackedStore: deps.store,
       catalogue: deps.catalogue,
@@ -143,6 +149,10 @@ export class Maintenance {
       ...(deps.now && { now: deps.now }),
       signal: this.#stop.signal,
     });
+    if (!report) {
+      deps.log.info('reconcile: another instance is listing the bucket; trying again later');
+      return undefined;
+    }
     if (report.adopted + report.dropped + report.resized + report.cratesRemoved > 0) {
       deps.log.notice(report, `reconcile: adopted ${report.adopted}, dropped ${report.dropped}`);
     }

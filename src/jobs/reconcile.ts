@@ -21,9 +21,13 @@ import { crateKey, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
 import { findVersion } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { type ListingSource, sharedListing } from './bucket-listing.ts';
 
 /** The catalogue meta entry holding when the last reconcile finished (ms). */
 export const RECONCILED_AT = 'reconciled_at';
+
+/** How often the reconcile runs at most (and how long a shared bucket listing is used). */
+export const RECONCILE_EVERY_MS = 24 * 60 * 60 * 1000;
 
 /** The areas walked, as the caches name their keys. */
 const PREFIXES = ['crates', 'index'] as const;
@@ -61,13 +65,32 @@ export interface ReconcileReport {
   durationMs: number;
 }
 
-/** Lists the store (or `listing`, a snapshot of it in key order) and reconciles the catalogue. */
+/**
+ * Reconciles the catalogue with the store: by listing it, or, on a bucket shared by several
+ * instances, from the listing they share (`undefined` when another instance is making it: try
+ * later).
+ */
+export async function reconcileWithStore(
+  deps: ReconcileDeps,
+  options: { freshListing?: boolean } = {},
+): Promise<ReconcileReport | undefined> {
+  if (!deps.store.shared) return reconcile(deps);
+  const now = deps.now ?? Date.now;
+  // By hand (`cargo-cacher reconcile`) the bucket is listed anew; the daily one shares a listing.
+  const maxAgeMs = options.freshListing ? 0 : RECONCILE_EVERY_MS;
+  const source = await sharedListing(deps.store, { now, maxAgeMs });
+  return source && reconcile(deps, source);
+}
+
+/** Lists the store (or reads `source`, a listing of it in key order) and reconciles. */
 export async function reconcile(
   deps: ReconcileDeps,
-  listing: (prefix: string) => AsyncIterable<ListedBlob> = (prefix) => deps.store.list(prefix),
+  source?: ListingSource,
 ): Promise<ReconcileReport> {
   const now = deps.now ?? Date.now;
   const startedAt = now();
+  const listing = source?.listing ?? ((prefix: string) => deps.store.list(prefix));
+  const listedAt = source?.listedAt ?? startedAt;
   const report: ReconcileReport = {
     listed: 0,
     adopted: 0,
@@ -78,7 +101,7 @@ export async function reconcile(
     durationMs: 0,
   };
   for (const prefix of PREFIXES) {
-    await mergeArea(deps, listing(prefix), prefix, startedAt, report);
+    await mergeArea(deps, listing(prefix), prefix, listedAt, report);
     if (deps.signal?.aborted) return report;
   }
   if (deps.index) await restoreMissingIndexFiles(deps, report);
@@ -95,7 +118,7 @@ async function mergeArea(
   deps: ReconcileDeps,
   listed: AsyncIterable<ListedBlob>,
   prefix: string,
-  startedAt: number,
+  listedAt: number,
   report: ReconcileReport,
 ): Promise<void> {
   // '0' is the character after '/': the rows below `prefix/`.
@@ -106,7 +129,7 @@ async function mergeArea(
     if (deps.signal?.aborted) return;
     report.listed++;
     for (let row = rows.current(); row && row.key < blob.key; row = rows.next()) {
-      if (row.usedAt < startedAt) batch.gone.push(row.key);
+      if (row.usedAt < listedAt) batch.gone.push(row.key);
     }
     const row = rows.current();
     if (row?.key === blob.key) {
@@ -117,9 +140,9 @@ async function mergeArea(
     }
     if (++handled % BATCH === 0) await commit(deps, batch, rows, report);
   }
-  // Rows the listing did not show are gone, unless written or served since the walk began.
+  // Rows the listing did not show are gone, unless written or served since it was made.
   for (let row = rows.current(); row; row = rows.next()) {
-    if (row.usedAt < startedAt) batch.gone.push(row.key);
+    if (row.usedAt < listedAt) batch.gone.push(row.key);
   }
   await commit(deps, batch, rows, report);
 }

@@ -64,7 +64,6 @@ export interface AppServices {
 }
 
 /** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
-export type { RequestObserver } from '../observe/records.ts';
 
 /** The dependencies of {@link buildApp}. */
 export interface AppDeps extends Omit<AppServices, 'indexVariants'> {

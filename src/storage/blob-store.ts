@@ -42,6 +42,12 @@ export interface OpenedBlob {
 export interface BlobLease {
   /** True when another process published the blob while we waited: read it, fetch nothing. */
   readonly published: boolean;
+  /**
+   * True when this process holds the claim. False when the blob was published meanwhile, or
+   * when the wait for another holder ran out (a fetch goes ahead anyway; longer work, such as
+   * listing a whole bucket, is better put off).
+   */
+  readonly held: boolean;
   /** Gives the claim up, after the put or its failure. Never rejects. */
   release(): Promise<void>;
 }
@@ -58,6 +64,11 @@ export function isSafeKey(key: string): boolean {
 export interface BlobStore {
   /** Human-readable location, for the startup log line. */
   readonly location: string;
+  /**
+   * True when several instances may use the store at once (a bucket): each keeps a catalogue of
+   * its own, and one listing a day is shared between them (see `jobs/bucket-listing.ts`).
+   */
+  readonly shared: boolean;
   /** Reads a whole blob (meant for small ones: index files), or `undefined` if absent. */
   read(key: string): Promise<Buffer | undefined>;
   /** Opens a blob as a stream, or `undefined` if absent. */

@@ -36,6 +36,8 @@ const MIN_READ_BYTES = 64 * 1024;
 /** A {@link BlobStore} on a local directory. */
 export class FsBlobStore implements BlobStore {
   readonly location: string;
+  /** One process per directory. */
+  readonly shared = false;
   readonly #root: string;
   #openStreams = 0;
 

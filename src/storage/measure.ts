@@ -45,5 +45,6 @@ export function checkExpectedSha256(result: PutResult, options: PutOptions): voi
 /** The lease of a store only one process writes to: granted at once, nothing to release. */
 export const SOLE_WRITER_LEASE = Object.freeze({
   published: false,
+  held: true,
   release: async (): Promise<void> => undefined,
 });

@@ -60,6 +60,8 @@ export interface S3BlobStoreOptions {
 /** A {@link BlobStore} on an S3 bucket (AWS, MinIO, Ceph RGW, R2, s3rver). */
 export class S3BlobStore implements BlobStore {
   readonly location: string;
+  /** Several instances may share a bucket. */
+  readonly shared = true;
   readonly #client: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;

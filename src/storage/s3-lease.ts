@@ -61,8 +61,16 @@ export interface S3LeasesOptions {
   now?: () => number;
 }
 
-const NOT_HELD: BlobLease = Object.freeze({ published: false, release: async () => undefined });
-const PUBLISHED: BlobLease = Object.freeze({ published: true, release: async () => undefined });
+const NOT_HELD: BlobLease = Object.freeze({
+  published: false,
+  held: false,
+  release: async () => undefined,
+});
+const PUBLISHED: BlobLease = Object.freeze({
+  published: true,
+  held: false,
+  release: async () => undefined,
+});
 
 /** Lease objects of one store. */
 export class S3Leases {
@@ -91,7 +99,7 @@ export class S3Leases {
         // Publishing comes before releasing: a lease gone with no blob means the fetch failed.
         if (!first && (await exists())) return PUBLISHED;
         if (await this.#tryClaim(leaseKey, token)) {
-          return { published: false, release: () => this.#release(leaseKey, token) };
+          return { published: false, held: true, release: () => this.#release(leaseKey, token) };
         }
         if (this.#now() >= deadline) return NOT_HELD;
         await sleep(this.#options.timing.pollMs);

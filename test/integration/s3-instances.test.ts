@@ -95,7 +95,12 @@ async function bucketObject(name: string): Promise<Buffer | undefined> {
 
 /** The CLI with the storage flags of the shared bucket and `-i` of instance `a`. */
 function runCli(command: string, ...flags: string[]) {
-  const args = ['--import', 'tsx', 'src/cli/main.ts', command, '-i', a.storageDir];
+  return runCliOn(a.storageDir, command, ...flags);
+}
+
+/** The CLI with the storage flags of the shared bucket and `-i` of `storageDir`. */
+function runCliOn(storageDir: string, command: string, ...flags: string[]) {
+  const args = ['--import', 'tsx', 'src/cli/main.ts', command, '-i', storageDir];
   return execFileAsync(process.execPath, [...args, ...s3.flags(PREFIX), ...flags]).then(
     (out) => ({ code: 0, stdout: out.stdout, stderr: out.stderr }),
     (err: { code: number; stdout: string; stderr: string }) => err,
@@ -185,9 +190,11 @@ describe('two instances on one bucket', () => {
     assert.equal(downloadsOf('s3-d'), 2);
   });
 
-  test("cargo-cacher stats measures the bucket, with the instance's own statistics", async () => {
+  test("cargo-cacher stats shows what the instance's catalogue holds: the bucket after a reconcile", async () => {
     let crates = 0;
     for await (const _blob of a.deps.store.list('crates')) crates += 1;
+    const reconciled = await runCli('reconcile');
+    assert.equal(reconciled.code, 0, reconciled.stderr);
     const out = await runCli('stats', '--json');
     assert.equal(out.code, 0, out.stderr);
     const summary = JSON.parse(out.stdout) as { cache: { crates: { objects: number } } };
@@ -218,8 +225,14 @@ describe('two instances on one bucket', () => {
     const bytes = (await bucketObject('s3-b')) ?? Buffer.alloc(0);
     bytes[bytes.length >> 1] = (bytes[bytes.length >> 1] ?? 0) ^ 0xff;
     await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: bytes }));
+    // A new instance checks what its catalogue holds: here, the bucket, reconciled by hand.
+    const storageDir = await makeTempDir('s3-checker');
+    t.after(() => removeTempDir(storageDir));
+    const reconciled = await runCliOn(storageDir, 'reconcile');
+    assert.equal(reconciled.code, 0, reconciled.stderr);
     const checker = await startProxy({
       upstream,
+      storageDir,
       settings: { s3: s3.settings(PREFIX), upkeep: { verifyEveryMs: 100 } },
     });
     t.after(() => checker.close());
@@ -236,6 +249,48 @@ describe('two instances on one bucket', () => {
     // Any instance now fetches it again instead of serving the corrupt copy.
     const served = await download(b, 's3-b');
     assert.equal(sha256(served.body), checksumOf('s3-b'));
+  });
+
+  test('two instances agree on what is held after a reconcile, and only one lists the bucket', async (t) => {
+    const clock = { ms: Date.now() };
+    const prefix = 'agree/';
+    const settings = { s3: s3.settings(prefix) };
+    const one = await startProxy({ upstream, settings, now: () => clock.ms });
+    t.after(() => one.close());
+    const two = await startProxy({ upstream, settings, now: () => clock.ms });
+    t.after(() => two.close());
+    // Each stores some crates; each catalogue knows only its own.
+    for (const name of ['s3-a', 's3-b']) assert.equal((await download(one, name)).status, 200);
+    assert.equal((await download(two, 's3-c')).status, 200);
+    const held = (proxy: RunningProxy) =>
+      new Map(
+        proxy.instance.catalogue
+          .rowsBetween('crates/', 'crates0')
+          .map((row) => [row.key, row.size] as const),
+      );
+    assert.equal(held(one).size, 2);
+    assert.equal(held(two).size, 1);
+    // A day later both reconcile; the second uses the listing the first one made.
+    clock.ms += 25 * 60 * 60 * 1000;
+    let listings = 0;
+    for (const proxy of [one, two]) {
+      const store = proxy.instance.storage.raw;
+      const list = store.list.bind(store);
+      store.list = (listPrefix) => {
+        listings += 1;
+        return list(listPrefix);
+      };
+    }
+    assert.ok(await one.instance.maintenance.runReconcile());
+    assert.ok(await two.instance.maintenance.runReconcile());
+    assert.equal(listings, 2, 'one instance listed the two areas of the bucket, once');
+    const bucket = new Map<string, number>();
+    for await (const blob of one.instance.storage.raw.list('crates'))
+      bucket.set(blob.key, blob.size);
+    assert.equal(bucket.size, 3);
+    assert.deepEqual(held(one), bucket);
+    assert.deepEqual(held(two), bucket);
+    assert.deepEqual(one.instance.catalogue.totals(), two.instance.catalogue.totals());
   });
 });
 

@@ -270,6 +270,7 @@ describe('startup cleanup and reconcile', () => {
     // The catalogue was reconciled at the first start: the next one is due in a day, or by hand.
     assert.equal(await exists(indexFile), false, 'startup itself lists nothing');
     const report = await second.instance.maintenance.runReconcile();
+    assert.ok(report, 'a store of one instance is listed at once');
     assert.equal(report.dropped, 1, 'the row of the removed index file is dropped');
     assert.equal(report.indexRestored, 1);
     assert.ok(await exists(indexFile), 'the index file is fetched again');
