@@ -89,7 +89,8 @@ export async function overshootPhase(
       downloadFailures,
       gcSeconds: gc.seconds,
       gcPeakRssBytes: gc.peakRssBytes,
-      gcRemoved: removed.length,
+      // Counted from gc's last line: only the tail of its per-file lines is kept.
+      gcRemoved: Number(/^removed (\d+) files/m.exec(gc.stdout)?.[1] ?? removed.length),
     };
   } finally {
     await proxy.stop();
