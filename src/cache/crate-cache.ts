@@ -16,7 +16,6 @@ import type { Catalogue } from './catalogue.ts';
 import { downloadAndStore, openPassThrough } from './crate-sources.ts';
 import type { HotCrates } from './hot-crates.ts';
 import type { IndexCache } from './index-cache.ts';
-import { LruMap } from './lru.ts';
 import type { RegistryConfigService } from './registry-config-service.ts';
 import { SingleFlight } from './single-flight.ts';
 import type { NotStoredReason, StorageWriteGuard } from './storage-guard.ts';
@@ -70,7 +69,6 @@ export interface CrateLookup {
 export class CrateCache {
   readonly #deps: CrateCacheDeps;
   readonly #flights = new SingleFlight<{ checksum: string; upstreamBytes: number }>();
-  readonly #checksums = new LruMap<string, string>(200_000);
 
   constructor(deps: CrateCacheDeps) {
     this.#deps = deps;
@@ -84,9 +82,12 @@ export class CrateCache {
       const body = options.clientHas?.(held.checksum) ? undefined : held.body;
       return this.#served(key, { body, size: held.body.length, checksum: held.checksum }, 'hit', 0);
     }
-    const checksum = await this.#knownChecksum(id);
-    const stored = await this.#readStored(key, checksum, options);
-    if (stored) return this.#served(key, { ...stored, checksum }, 'hit', 0);
+    const facts = await this.#storedFacts(key);
+    if (facts) {
+      const checksum = facts.sha256 ?? (await this.#checksumFromIndex(id));
+      const stored = await this.#readStored(key, facts.size, checksum, options);
+      if (stored) return this.#served(key, { ...stored, checksum }, 'hit', 0);
+    }
     if (this.#deps.offline) {
       throw Errors.CARGO_CACHER_NOT_CACHED_OFFLINE(
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
@@ -110,7 +111,8 @@ export class CrateCache {
       }
       throw err;
     }
-    const body = await this.#readStored(key, fetched.checksum, options);
+    const stored = await this.#storedFacts(key);
+    const body = stored && (await this.#readStored(key, stored.size, fetched.checksum, options));
     if (!body) throw Errors.CARGO_CACHER_STORAGE(`${crateLabel(id)} vanished from storage`);
     const upstreamBytes = ledTheFlight ? fetched.upstreamBytes : 0;
     return this.#served(key, { ...body, checksum: fetched.checksum }, 'miss', upstreamBytes);
@@ -124,11 +126,10 @@ export class CrateCache {
    */
   async #readStored(
     key: string,
+    size: number,
     checksum: string | undefined,
     options: OpenOptions,
   ): Promise<{ body: Buffer | Readable | undefined; size: number } | undefined> {
-    const size = await this.#storedSize(key);
-    if (size === undefined) return undefined;
     if (checksum && options.clientHas?.(checksum)) return { body: undefined, size };
     const hot = this.#deps.hotCrates;
     if (hot && checksum && hot.accepts(size)) {
@@ -139,14 +140,16 @@ export class CrateCache {
     return opened && { body: opened.stream, size: opened.size };
   }
 
-  /** The size of a stored crate: from the catalogue, else from storage (and then recorded). */
-  async #storedSize(key: string): Promise<number | undefined> {
-    const known = this.#deps.catalogue?.sizeOf(key);
-    if (known !== undefined) return known;
+  /**
+   * Size and sha256 of a stored crate, from the catalogue (one indexed read); a crate it does
+   * not know is looked up in storage (stored by another instance on the bucket, or by a run
+   * killed before its record: serving it records it).
+   */
+  async #storedFacts(key: string): Promise<{ size: number; sha256?: string } | undefined> {
+    const row = this.#deps.catalogue?.get(key);
+    if (row) return { size: row.size, ...(row.sha256 !== null && { sha256: row.sha256 }) };
     const stat = await this.#deps.store.stat(key);
-    // Stored by another instance on the bucket, or by a run killed before its row: noted as
-    // served below, which records it.
-    return stat?.size;
+    return stat && { size: stat.size };
   }
 
   #served(
@@ -206,9 +209,7 @@ export class CrateCache {
     const lease = await this.#deps.store.lease(crateKey(id));
     try {
       if (lease.published) return { checksum: entry.checksum, upstreamBytes: 0 };
-      const fetched = await downloadAndStore(this.#deps, id, entry);
-      this.#checksums.set(crateKey(id), entry.checksum);
-      return fetched;
+      return await downloadAndStore(this.#deps, id, entry);
     } finally {
       await lease.release();
     }
@@ -248,13 +249,9 @@ export class CrateCache {
     return entry;
   }
 
-  async #knownChecksum(id: CrateId): Promise<string | undefined> {
-    const key = crateKey(id);
-    const known = this.#checksums.get(key);
-    if (known) return known;
+  /** The index `cksum` of a version, from the cached index file (no upstream contact). */
+  async #checksumFromIndex(id: CrateId): Promise<string | undefined> {
     const file = await this.#deps.index.peek(indexPath(id.name));
-    const checksum = file && findVersion(file.body, id.version)?.checksum;
-    if (checksum) this.#checksums.set(key, checksum);
-    return checksum;
+    return (file && findVersion(file.body, id.version)?.checksum) || undefined;
   }
 }

@@ -47,8 +47,12 @@ export interface JobSnapshot {
   report?: PackageReport[];
 }
 
-/** Reports are capped; the counters stay exact. */
-const MAX_REPORT_ENTRIES = 100_000;
+/**
+ * Reports are capped; the counters stay exact. Failures are what a report is read for, so far
+ * more of them are kept: a full mirror of millions of versions keeps its memory flat.
+ */
+const MAX_FAILURE_ENTRIES = 100_000;
+const MAX_OTHER_ENTRIES = 10_000;
 
 /** A running or finished job. */
 export class Job {
@@ -58,6 +62,8 @@ export class Job {
   readonly startedAt = Date.now();
   readonly counts: JobCounts = { total: 0, cached: 0, fetched: 0, failed: 0, skipped: 0, bytes: 0 };
   readonly report: PackageReport[] = [];
+  #failures = 0;
+  #others = 0;
   state: JobState = 'running';
   finishedAt: number | undefined;
   error: string | undefined;
@@ -76,7 +82,13 @@ export class Job {
   record(entry: PackageReport): void {
     this.counts[entry.status] += 1;
     this.counts.bytes += entry.bytes ?? 0;
-    if (this.report.length < MAX_REPORT_ENTRIES) this.report.push(entry);
+    if (
+      entry.status === 'failed'
+        ? this.#failures++ < MAX_FAILURE_ENTRIES
+        : this.#others++ < MAX_OTHER_ENTRIES
+    ) {
+      this.report.push(entry);
+    }
   }
 
   /** Packages done so far. */

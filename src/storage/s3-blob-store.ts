@@ -169,10 +169,17 @@ export class S3BlobStore implements BlobStore {
   async *list(prefix: string): AsyncIterable<{ key: string } & BlobStat> {
     const base = prefix.replace(/\/+$/, '');
     const listPrefix = base === '' ? this.#prefix : `${this.#objectKey(base)}/`;
+    // Keys come in byte order (AWS S3's UTF-8 binary order), each once. Some S3-compatible
+    // stores (s3rver) page by another order and repeat keys of earlier pages: skip repeats.
+    const seen = new Set<string>();
     for await (const object of this.#listObjects(listPrefix)) {
       const key = object.key.slice(this.#prefix.length);
       // Like the filesystem store's tmp/ directory, bookkeeping is not listed.
       if (base === '' && (key.startsWith(TMP) || key.startsWith(LEASES))) continue;
+      if (seen.has(key)) continue;
+      // Repeats come from the page before: a few pages' keys are all that need remembering.
+      if (seen.size >= 4096) seen.clear();
+      seen.add(key);
       yield { key, size: object.size, mtimeMs: object.mtimeMs };
     }
   }

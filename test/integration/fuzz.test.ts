@@ -18,8 +18,15 @@ const DEADLINE_MS = 90_000;
 const WORKERS = 8;
 const CANARY = `canary-${SEED}-never-served`;
 /** What the storage root may hold at its top level. */
-const STORAGE_ENTRIES = new Set(['tmp', 'index', 'crates', 'git', 'stats.sqlite']);
-const SQLITE_SIDE_FILES = /^stats\.sqlite-(wal|shm|journal)$/;
+const STORAGE_ENTRIES = new Set([
+  'tmp',
+  'index',
+  'crates',
+  'git',
+  'stats.sqlite',
+  'catalogue.sqlite',
+]);
+const SQLITE_SIDE_FILES = /^(stats|catalogue)\.sqlite-(wal|shm|journal)$/;
 
 /** What the proxy may ask the fake upstream for: index files of valid names, config, crates. */
 function isPathOurCodeBuilds(path: string): boolean {

@@ -18,6 +18,7 @@ import type { JobSnapshot } from '../../src/jobs/job.ts';
 import { createLogger } from '../../src/logger.ts';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
+import { runCliCommand } from '../helpers/cli-process.ts';
 import type { FakeCrateSpec, FakeUpstream, PublishedCrate } from '../helpers/fake-upstream.ts';
 import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
@@ -316,6 +317,9 @@ describe('full mirror', () => {
   test('with --offline, a mirror pass never contacts upstream and reports what is missing', async (t) => {
     const missing = [upstream.crate('mirror-30', '0.2.0'), upstream.crate('m', '1.0.1')];
     for (const c of missing) await rm(join(mirrored, ...crateKey(c).split('/')));
+    // Files removed behind the cache's back are forgotten at the next reconcile.
+    const reconciled = await runCliCommand(['reconcile', '-i', mirrored]);
+    assert.match(reconciled.stdout, /dropped 2/, reconciled.stderr);
     upstream.resetLog();
     const proxy = await startProxy({
       upstream,

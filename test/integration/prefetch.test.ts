@@ -14,6 +14,7 @@ import type { JobSnapshot, PackageReport } from '../../src/jobs/job.ts';
 import { createLogger } from '../../src/logger.ts';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { type CargoSandbox, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
+import { runCliCommand } from '../helpers/cli-process.ts';
 import { gitEnv } from '../helpers/fake-git-index.ts';
 import type { FakeCrateSpec, FakeUpstream } from '../helpers/fake-upstream.ts';
 import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
@@ -573,6 +574,9 @@ describe('prefetch', () => {
     assert.equal((await prefetchJob(online)).counts.fetched, 2);
     await online.close();
     await rm(join(store, ...crateKey({ name: 'pf-a', version: '0.2.0' }).split('/')));
+    // Files removed behind the cache's back are forgotten at the next reconcile.
+    const reconciled = await runCliCommand(['reconcile', '-i', store]);
+    assert.match(reconciled.stdout, /dropped 1/, reconciled.stderr);
 
     upstream.resetLog();
     const list = await writeFixture(dir, 'list', 'pf-a=0.1.0\npf-a=0.2.0\npf-c=1.0.0\n');
