@@ -380,7 +380,6 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     registryConfig,
     jobs,
     prefetcher,
-    hotCrates,
     circuits: () => guards.index.circuits(),
     storageHealth: () => storageGuard.health(),
     ...(git && { git }),

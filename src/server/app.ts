@@ -12,7 +12,6 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { CrateCache } from '../cache/crate-cache.ts';
-import type { HotCrates } from '../cache/hot-crates.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import { IndexVariants } from '../cache/index-variants.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
@@ -57,8 +56,6 @@ export interface AppServices {
   git?: GitMirror;
   /** Upstream hosts that failed lately, with their circuit breaker state. */
   circuits?: () => { host: string; state: string; failures: number; lastError?: string }[];
-  /** Small crates held in memory once served (see hot-crates.ts). */
-  hotCrates?: HotCrates;
   /** Whether storage takes writes; `problem` says why not (errno and path). */
   storageHealth?: () => StorageHealth;
 }
