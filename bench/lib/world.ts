@@ -8,19 +8,11 @@
  */
 import type { FakeCrateSpec } from '../../test/helpers/crate-pack.ts';
 import { type FakeUpstream, startFakeUpstream } from '../../test/helpers/fake-upstream.ts';
+import { prng } from '../../test/helpers/prng.ts';
 import type { BenchSettings } from './settings.ts';
 
-/** A small deterministic PRNG (mulberry32), so the data is the same every run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small deterministic PRNG (the tests' mulberry32), so the data is the same every run. */
+const random = prng;
 
 /** Log-uniform between `min` and `max`: many small values, a few large, like crate sizes. */
 function logUniform(next: () => number, min: number, max: number): number {

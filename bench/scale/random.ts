@@ -4,20 +4,13 @@
  * always gives byte-identical files (and the same checksums) on every machine.
  */
 
+import { prng } from '../../test/helpers/prng.ts';
+
 /** A generator of floats in [0, 1). */
 export type Random = () => number;
 
-/** mulberry32: tiny, fast, and good enough to shape test data. */
-export function seededRandom(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tests' own seeded generator. */
+export const seededRandom: (seed: number) => Random = prng;
 
 /** An integer in [min, max]. */
 export function intBetween(next: Random, min: number, max: number): number {

@@ -149,17 +149,13 @@ export function descendantsOf(pid: number): number[] {
 /** What a one-shot command printed, and how it ended. */
 export interface CommandResult {
   code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
-/** Runs `cargo-cacher <args>` (a one-shot command: `gc`, `reconcile`, …) to its end. */
-export async function runCliCommand(args: string[], timeoutMs = 60_000): Promise<CommandResult> {
-  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
-    cwd: REPO,
-    env: { ...process.env, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+/** Collects a child's output and resolves when it exits (killing it after `timeoutMs`). */
+export async function finished(child: ChildProcess, timeoutMs = 30_000): Promise<CommandResult> {
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -170,9 +166,19 @@ export async function runCliCommand(args: string[], timeoutMs = 60_000): Promise
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   try {
-    const [code] = (await once(child, 'exit')) as [number | null];
-    return { code, stdout, stderr };
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    return { code, signal, stdout, stderr };
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Runs `cargo-cacher <args>` (a one-shot command: `gc`, `reconcile`, …) to its end. */
+export function runCliCommand(args: string[], timeoutMs = 60_000): Promise<CommandResult> {
+  const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], {
+    cwd: REPO,
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return finished(child, timeoutMs);
 }

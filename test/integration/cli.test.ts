@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { type CommandResult, finished } from '../helpers/cli-process.ts';
 import { Gate, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
@@ -46,12 +47,7 @@ const FLAGS = [
   '--max-connections-per-ip',
 ];
 
-interface Finished {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+type Finished = CommandResult;
 
 /** Spawns the CLI; the child is killed when the test ends if it is still running. */
 function spawnCli(t: TestContext, args: string[], cwd = REPO): ChildProcess {
@@ -64,25 +60,6 @@ function spawnCli(t: TestContext, args: string[], cwd = REPO): ChildProcess {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return child;
-}
-
-/** Collects a child's output and resolves when it exits (killing it after `timeoutMs`). */
-async function finished(child: ChildProcess, timeoutMs = 30_000): Promise<Finished> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  try {
-    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-    return { code, signal, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 async function runCli(t: TestContext, args: string[]): Promise<Finished> {
