@@ -67,6 +67,9 @@ interface KeyFacts {
 /** The meta entry present while a server runs on the catalogue. */
 const SESSION = 'session_open';
 
+/** Deleted keys written in one transaction at most. */
+const DELETE_BATCH = 500;
+
 /** After a background flush failed, the next try. */
 const FLUSH_RETRY_MS = 10_000;
 
@@ -84,6 +87,11 @@ export class Catalogue {
   readonly #sql: ReturnType<typeof prepare>;
   /** key → [served at, size]: last-served times waiting for the next flush. */
   readonly #served = new Map<string, [number, number]>();
+  /**
+   * Deleted keys whose rows go at the next flush (a sweep of 100,000 crates writes them in a
+   * few transactions, not one each). Lookups already treat them as gone.
+   */
+  readonly #deleted = new Set<string>();
   readonly #listeners = new Set<() => void>();
   readonly #timer: NodeJS.Timeout | undefined;
   #flushPausedUntil = 0;
@@ -108,6 +116,7 @@ export class Catalogue {
 
   /** Records a published object (a put that succeeded), replacing any earlier row. */
   recordStored(key: string, stored: { size: number; sha256?: string }): void {
+    this.#deleted.delete(key);
     const facts = factsOfKey(key);
     const at = this.#now();
     this.#sql.store.run(
@@ -124,10 +133,11 @@ export class Catalogue {
     for (const listener of this.#listeners) listener();
   }
 
-  /** Forgets a deleted object. */
+  /** Forgets a deleted object (its row goes at the next flush; lookups see it gone now). */
   recordDeleted(key: string): void {
     this.#served.delete(key);
-    this.#sql.forget.run(key);
+    this.#deleted.add(key);
+    if (this.#deleted.size >= DELETE_BATCH) this.flush();
   }
 
   /**
@@ -136,6 +146,7 @@ export class Catalogue {
    * its row) is recorded then, with `size`.
    */
   noteServed(key: string, size: number): void {
+    if (this.#deleted.has(key)) return;
     this.#served.set(key, [this.#now(), size]);
   }
 
@@ -144,9 +155,11 @@ export class Catalogue {
    * database busy or its disk full) they stay pending for the next flush.
    */
   flush(): void {
-    if (this.#served.size === 0) return;
+    if (this.#served.size === 0 && this.#deleted.size === 0) return;
     const pending = [...this.#served];
+    const deleted = [...this.#deleted];
     this.db.write(() => {
+      for (const key of deleted) this.#sql.forget.run(key);
       for (const [key, [at, size]] of pending) {
         const facts = factsOfKey(key);
         const pinned = this.#isPinned(facts) ? 1 : 0;
@@ -156,6 +169,7 @@ export class Catalogue {
     for (const [key, [at]] of pending) {
       if (this.#served.get(key)?.[0] === at) this.#served.delete(key);
     }
+    for (const key of deleted) this.#deleted.delete(key);
   }
 
   #flushInBackground(onError: ((err: unknown) => void) | undefined): void {
@@ -178,29 +192,33 @@ export class Catalogue {
 
   /** True when the catalogue has a row for `key`. */
   has(key: string): boolean {
-    return this.#sql.has.get(key) !== undefined;
+    return !this.#deleted.has(key) && this.#sql.has.get(key) !== undefined;
   }
 
   /** The recorded size of `key`, if it has a row. */
   sizeOf(key: string): number | undefined {
+    if (this.#deleted.has(key)) return undefined;
     const row = this.#sql.sizeOf.get(key) as { size: number } | undefined;
     return row?.size;
   }
 
   /** One object's row. */
   get(key: string): CatalogueObject | undefined {
+    if (this.#deleted.has(key)) return undefined;
     const row = this.#sql.get.get(key) as RawRow | undefined;
     return row && toObject(row);
   }
 
   /** The versions of crate `name` held, in no particular order (one indexed query). */
   heldVersions(name: string): string[] {
+    this.flush();
     const rows = this.#sql.versions.all(name.toLowerCase()) as { version: string }[];
     return rows.map((row) => row.version);
   }
 
   /** Objects and bytes per area: one row read per area, at any size. */
   totals(): Record<Area, AreaTotal> {
+    if (this.#deleted.size > 0) this.flush();
     const totals = { crates: empty(), index: empty(), other: empty() };
     for (const row of this.#sql.totals.all() as ({ area: Area } & AreaTotal)[]) {
       totals[row.area] = { objects: row.objects, bytes: row.bytes };
@@ -242,11 +260,13 @@ export class Catalogue {
 
   /** Up to `limit` rows with keys after `after` and below `below`, in key order. */
   rowsBetween(after: string, below: string, limit = PAGE_ROWS): CatalogueObject[] {
+    this.flush();
     return (this.#sql.range.all(after, below, limit) as RawRow[]).map(toObject);
   }
 
   /** Names of crates held whose index file is not held (a crash between the two writes). */
   *cratesWithoutIndex(): Generator<string> {
+    this.flush();
     let after = '';
     for (;;) {
       const rows = this.#sql.withoutIndex.all(after, PAGE_ROWS) as { name: string }[];

@@ -11,6 +11,7 @@
 import { type Catalogue, type CatalogueObject, labelOf } from '../cache/catalogue.ts';
 import { crateKey, parseCrateLabel } from '../registry/crate-id.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { runPool } from './worker-pool.ts';
 
 /** What a sweep may do. */
 export interface GcPolicy {
@@ -100,8 +101,16 @@ function chooseIndexFiles(catalogue: Catalogue, cutoff: number): GcRemoval[] {
   return removals;
 }
 
+/** Deletes run this many at a time: on a filesystem they go to libuv's threads, on S3 to HTTP. */
+const DELETE_CONCURRENCY = 8;
+
+/** Deletes every removal; the first failure is thrown once the others are done. */
 async function removeAll(store: BlobStore, removals: GcRemoval[]): Promise<void> {
-  for (const removal of removals) await store.delete(removal.key);
+  const failures: unknown[] = [];
+  await runPool(removals, DELETE_CONCURRENCY, async (removal) => {
+    await store.delete(removal.key).catch((err: unknown) => failures.push(err));
+  });
+  if (failures.length > 0) throw failures[0];
 }
 
 function isPinned(object: CatalogueObject, pinned: ReadonlySet<string>): boolean {
