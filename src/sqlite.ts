@@ -25,6 +25,8 @@ export interface Schema {
    * (SQLite's busy handler sleeps in the calling thread); default 2 s.
    */
   busyTimeoutMs?: number;
+  /** SQLite's page cache, in KiB; default 16 MB (see {@link openDatabase}). */
+  cacheKiB?: number;
   /** Runs once, in the transaction that creates the schema (to note when it was created). */
   onCreate?: (db: Database) => void;
 }
@@ -219,7 +221,7 @@ export function openDatabase(
     // A page cache of up to 16 MB (SQLite's default is 2 MB, better-sqlite3's 16 MB): the
     // crate_version table of a busy cache outgrows 2 MB, and every flush then reads pages back.
     sqlite.exec(
-      `PRAGMA busy_timeout = ${schema.busyTimeoutMs ?? 2000}; PRAGMA cache_size = -16000`,
+      `PRAGMA busy_timeout = ${schema.busyTimeoutMs ?? 2000}; PRAGMA cache_size = -${schema.cacheKiB ?? 16000}`,
     );
     migrate(db, schema, readonly);
   } catch (err) {

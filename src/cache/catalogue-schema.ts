@@ -61,6 +61,9 @@ export const CATALOGUE_SCHEMA: Schema = {
   // Records are written on the request path: a lock held elsewhere (a `cargo-cacher gc` batch)
   // may stall it this long at most. A record that gives up is repaired by a hit or the reconcile.
   busyTimeoutMs: 250,
+  // Lookups are by primary key, a few pages each, and the operating system caches the file:
+  // SQLite's default 2 MB keeps a full mirror's memory from growing with the catalogue.
+  cacheKiB: 2000,
   onCreate(db) {
     db.sqlite
       .prepare('INSERT INTO meta (key, value) VALUES (?, ?)')
