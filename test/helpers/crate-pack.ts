@@ -37,7 +37,7 @@ export interface FakeCrateSpec {
  * keeps our archives byte-for-byte stable and looking like the real thing.
  */
 const CRATE_MTIME = new Date(1153704088 * 1000);
-const BLOCK = 512;
+export const BLOCK = 512;
 const gzipAsync = promisify(gzip);
 
 /**
@@ -182,7 +182,8 @@ function padding(spec: FakeCrateSpec, size: number): Buffer {
   return Buffer.concat([cipher.update(Buffer.alloc(size)), cipher.final()]);
 }
 
-function tarEntry(path: string, body: Buffer): Buffer[] {
+/** One file of a tar archive, as `cargo package` writes it: header, body, padding to a block. */
+export function tarEntry(path: string, body: Buffer): Buffer[] {
   const header = new Header({
     path,
     mode: 0o644,
