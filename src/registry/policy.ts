@@ -1,0 +1,194 @@
+/**
+ * @module
+ * The supply-chain policy (issue #14): which versions the proxy serves. A deny list withholds
+ * what it names; a cooldown (`--min-publish-age`) withholds versions whose `pubtime` is too
+ * recent, unless an allow-young rule exempts them. Pure, no I/O: the caller passes `now`.
+ */
+import { parseIndexLine } from './index-entry.ts';
+import type { AllowRule, DenyRule, ListRule } from './policy-lists.ts';
+import { coversVersion } from './policy-lists.ts';
+import { parsePubtime } from './pubtime.ts';
+
+export type { AllowRule, DenyRule } from './policy-lists.ts';
+export { parseAllowYoung, parseDenyList } from './policy-lists.ts';
+
+/** The policy in force. */
+export interface Policy {
+  /** The cooldown; absent or 0 for none. */
+  readonly minPublishAgeMs?: number;
+  readonly deny: readonly DenyRule[];
+  readonly allowYoung: readonly AllowRule[];
+}
+
+/** No cooldown, nothing denied: every version is served. */
+export const EMPTY_POLICY: Policy = Object.freeze({
+  deny: Object.freeze([]),
+  allowYoung: Object.freeze([]),
+});
+
+/** What the policy makes of one version. */
+export type PolicyDecision =
+  | { readonly kind: 'serve' }
+  /** `rule` is the deny line as written, without its comment. */
+  | { readonly kind: 'denied'; readonly rule: string }
+  /** Published at `pubtime`, served from `availableAt` on (both ms since the epoch). */
+  | { readonly kind: 'young'; readonly pubtime: number; readonly availableAt: number };
+
+/** A decision that keeps a version from being served. */
+export type WithholdDecision = Exclude<PolicyDecision, { kind: 'serve' }>;
+
+/** The facts about a version the policy reads. `pubtime` is ms since the epoch. */
+export interface PolicyVersion {
+  name: string;
+  version: string;
+  pubtime?: number;
+  yanked: boolean;
+}
+
+/** A version left out of a served index file, and why. */
+export interface WithheldVersion {
+  /** As written in the index line (original case). */
+  name: string;
+  version: string;
+  decision: WithholdDecision;
+}
+
+/** An index file as served under a policy. */
+export interface FilteredIndex {
+  /** The kept lines, byte for byte; the very Buffer passed in when nothing was withheld. */
+  body: Buffer;
+  withheld: WithheldVersion[];
+  /** The earliest time a withheld young version comes of age: the served file changes then. */
+  changesAt: number | undefined;
+}
+
+const SERVE: PolicyDecision = Object.freeze({ kind: 'serve' });
+const NEWLINE = 0x0a;
+
+/** True when the policy can withhold nothing, so callers may skip filtering altogether. */
+export function isEmptyPolicy(policy: Policy): boolean {
+  return cooldownOf(policy) === undefined && policy.deny.length === 0;
+}
+
+/**
+ * Decides whether a version is served. The deny list wins over everything, yanked versions
+ * included. The cooldown passes yanked versions (cargo still needs them for existing lock files)
+ * and versions without a `pubtime` (as cargo does), and allow-young rules exempt from it.
+ */
+export function decide(policy: Policy, version: PolicyVersion, now: number): PolicyDecision {
+  const denied = findRule(policy.deny, version);
+  if (denied) return { kind: 'denied', rule: denied.text };
+  const cooldown = cooldownOf(policy);
+  if (cooldown === undefined || version.yanked || version.pubtime === undefined) return SERVE;
+  const availableAt = version.pubtime + cooldown;
+  if (now >= availableAt) return SERVE;
+  const exempt = findRule(policy.allowYoung, version) !== undefined;
+  return exempt ? SERVE : { kind: 'young', pubtime: version.pubtime, availableAt };
+}
+
+/** The first rule about this crate (in any case) that covers this version. */
+function findRule<Rule extends ListRule>(
+  rules: readonly Rule[],
+  version: PolicyVersion,
+): Rule | undefined {
+  const name = version.name.toLowerCase();
+  return rules.find((rule) => rule.name === name && coversVersion(rule, version.version));
+}
+
+/**
+ * Leaves out of an index file the lines whose versions the policy withholds. Kept lines keep
+ * their exact bytes, order and line endings; a dropped line goes with its own `\n`. Lines that do
+ * not parse are kept (cargo skips them itself). Each line's JSON is parsed once (see
+ * {@link readPubtime} for the rare exception); `pubtime` is only read when the cooldown applies.
+ */
+export function filterIndexFile(body: Buffer, policy: Policy, now: number): FilteredIndex {
+  const withheld: WithheldVersion[] = [];
+  if (isEmptyPolicy(policy)) return { body, withheld, changesAt: undefined };
+  const policyFor = narrowedByName(policy);
+  const kept: Buffer[] = [];
+  let keptFrom = 0;
+  let changesAt: number | undefined;
+  for (let start = 0; start < body.length; ) {
+    const newline = body.indexOf(NEWLINE, start);
+    const lineEnd = newline === -1 ? body.length : newline;
+    const next = newline === -1 ? body.length : newline + 1;
+    const entry = decideLine(body.toString('utf8', start, lineEnd), policyFor, now);
+    if (entry) {
+      if (start > keptFrom) kept.push(body.subarray(keptFrom, start));
+      keptFrom = next;
+      withheld.push(entry);
+      if (entry.decision.kind === 'young') {
+        changesAt = Math.min(changesAt ?? Number.POSITIVE_INFINITY, entry.decision.availableAt);
+      }
+    }
+    start = next;
+  }
+  if (withheld.length === 0) return { body, withheld, changesAt: undefined };
+  if (keptFrom < body.length) kept.push(body.subarray(keptFrom));
+  return { body: Buffer.concat(kept), withheld, changesAt };
+}
+
+/** The withheld version a line names, or `undefined` to keep the line. */
+function decideLine(
+  line: string,
+  policyFor: (name: string) => Policy,
+  now: number,
+): WithheldVersion | undefined {
+  const entry = parseIndexLine(line);
+  if (!entry) return undefined;
+  const policy = policyFor(entry.name);
+  const pubtime = cooldownOf(policy) !== undefined && !entry.yanked ? readPubtime(line) : undefined;
+  const { name, version, yanked } = entry;
+  const decision = decide(policy, { name, version, yanked, pubtime }, now);
+  return decision.kind === 'serve' ? undefined : { name, version, decision };
+}
+
+/** The cooldown in ms, or `undefined` when there is none (absent, 0, or not a number). */
+function cooldownOf(policy: Policy): number | undefined {
+  const age = policy.minPublishAgeMs;
+  return age !== undefined && age > 0 ? age : undefined;
+}
+
+/**
+ * The policy with only the rules about one crate, remembered per name: an index file holds one
+ * crate, so a long deny list is scanned once per file rather than once per line.
+ */
+function narrowedByName(policy: Policy): (name: string) => Policy {
+  const byName = new Map<string, Policy>();
+  return (name) => {
+    const lower = name.toLowerCase();
+    let narrowed = byName.get(lower);
+    if (!narrowed) {
+      narrowed = {
+        ...policy,
+        deny: policy.deny.filter((rule) => rule.name === lower),
+        allowYoung: policy.allowYoung.filter((rule) => rule.name === lower),
+      };
+      byName.set(lower, narrowed);
+    }
+    return narrowed;
+  };
+}
+
+const PUBTIME_KEY = '"pubtime"';
+/** The key and a plain string value, read from where the key starts (sticky). */
+const PUBTIME_ENTRY = /"pubtime"\s*:\s*"([^"\\]*)"/y;
+
+/**
+ * The `pubtime` of an index line, without parsing its JSON a second time: crates.io writes one
+ * `"pubtime":"…"` per line, found with a string search. When the key appears more than once (a
+ * feature named `pubtime`) or its value is not a plain string, the JSON is parsed to be exact.
+ * The one reading this gets wrong is a line whose only `pubtime` key sits inside a dependency
+ * object, which cargo's schema does not have; an upstream that could write it could as well
+ * leave `pubtime` out.
+ */
+function readPubtime(line: string): number | undefined {
+  const at = line.indexOf(PUBTIME_KEY);
+  if (at === -1) return undefined;
+  if (line.indexOf(PUBTIME_KEY, at + PUBTIME_KEY.length) === -1) {
+    PUBTIME_ENTRY.lastIndex = at;
+    const match = PUBTIME_ENTRY.exec(line);
+    if (match) return parsePubtime(match[1]);
+  }
+  return parsePubtime((JSON.parse(line) as { pubtime?: unknown }).pubtime);
+}
