@@ -102,6 +102,20 @@ export interface Config {
   tls: TlsFiles | undefined;
   /** Deadlines and connection caps for clients. */
   clientLimits: ClientLimits;
+  /** The supply-chain policy: cooldown, deny list, exemptions, upstream removals. */
+  policy: PolicySettings;
+}
+
+/** The supply-chain policy's settings (see docs: "Supply-chain protection"). */
+export interface PolicySettings {
+  /** `--min-publish-age`: versions published more recently are withheld. */
+  minPublishAgeMs: number | undefined;
+  /** `--deny`: a file of denied crates and versions, re-read when it changes. */
+  denyFile: string | undefined;
+  /** `--allow-young`: a file of versions exempt from the cooldown, re-read when it changes. */
+  allowYoungFile: string | undefined;
+  /** `--keep-removed`: keep serving versions upstream removed from its index. */
+  keepRemoved: boolean;
 }
 
 /** Expiration and integrity settings. */
@@ -162,9 +176,13 @@ export function defaultStorageDir(): string {
 
 /** What {@link buildConfig} takes: any subset of the settings. */
 export type ConfigSettings = Partial<
-  Omit<Config, 'upkeep' | 'resilience' | 'sparseUpstreams' | 'crateUpstreams' | 'clientLimits'>
+  Omit<
+    Config,
+    'upkeep' | 'resilience' | 'sparseUpstreams' | 'crateUpstreams' | 'clientLimits' | 'policy'
+  >
 > & {
   upkeep?: Partial<UpkeepSettings>;
+  policy?: Partial<PolicySettings>;
   resilience?: Partial<UpstreamResilience>;
   clientLimits?: Partial<ClientLimits>;
 };
@@ -215,6 +233,12 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
       keyFile: resolve(settings.tls.keyFile),
     },
     clientLimits: { ...DEFAULTS.clientLimits, ...withoutUndefined(settings.clientLimits) },
+    policy: {
+      minPublishAgeMs: settings.policy?.minPublishAgeMs,
+      denyFile: settings.policy?.denyFile && resolve(settings.policy.denyFile),
+      allowYoungFile: settings.policy?.allowYoungFile && resolve(settings.policy.allowYoungFile),
+      keepRemoved: settings.policy?.keepRemoved ?? false,
+    },
   };
   checkConfig(config);
   return Object.freeze(config);

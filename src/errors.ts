@@ -74,6 +74,8 @@ export const Errors = {
   CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN: define('CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN', 503),
   /** Access control is on and the request has no valid token. */
   CARGO_CACHER_UNAUTHORIZED: define('CARGO_CACHER_UNAUTHORIZED', 401),
+  /** The supply-chain policy withholds this version (denied, or younger than the cooldown). */
+  CARGO_CACHER_POLICY: define('CARGO_CACHER_POLICY', 403),
 } as const;
 
 export type ErrorCode = keyof typeof Errors;

@@ -13,6 +13,7 @@ import { CrateCache } from './cache/crate-cache.ts';
 import { HotCrates } from './cache/hot-crates.ts';
 import { IndexCache, type IndexSource } from './cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from './cache/index-sources.ts';
+import { logWithheldOnce, PolicyIndexView } from './cache/policy-view.ts';
 import { RegistryConfigService } from './cache/registry-config-service.ts';
 import { StorageWriteGuard } from './cache/storage-guard.ts';
 import { trackChanges } from './cache/tracked-store.ts';
@@ -25,8 +26,10 @@ import { FullMirror } from './jobs/mirror.ts';
 import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
 import { Prefetcher } from './jobs/prefetcher.ts';
+import { RemovalPurger } from './jobs/removals.ts';
 import type { AppLogger } from './logger.ts';
 import type { RequestObserver } from './observe/records.ts';
+import { LivePolicy } from './policy/live-policy.ts';
 import { type AppDeps, buildApp } from './server/app.ts';
 import { ConnectionGuard, resolveClientLimits } from './server/connection-guard.ts';
 import { readTlsFiles } from './server/tls.ts';
@@ -91,6 +94,7 @@ export async function startInstance(
     config.prefetch.length > 0 ? await readPrefetchPaths(config.prefetch) : undefined;
   const tls = config.tls && (await readTlsFiles(config.tls));
   const pinned = await readPins([...config.prefetch, ...config.upkeep.pins]);
+  const policy = await LivePolicy.load(config.policy, log);
   const now = options.now ?? Date.now;
   const storage = await openStorage(config, log, { now, pinned });
   const http = createHttpClient(config.timeouts);
@@ -109,8 +113,10 @@ export async function startInstance(
     http,
     upstreamObserver: stats.observeUpstream,
     now,
+    policy,
     ...(git && { git }),
   });
+  policy.start();
   const connections = new ConnectionGuard(resolveClientLimits(config.clientLimits), log);
   stats.connect({
     jobs: deps.jobs,
@@ -144,6 +150,8 @@ export async function startInstance(
     url,
     async close() {
       await app.close();
+      policy.close();
+      await deps.removals?.idle();
       await deps.prefetcher.close();
       await maintenance.close();
       await fullMirror?.close();
@@ -337,6 +345,8 @@ export interface ServiceInputs {
   /** Told about every upstream request (statistics: health, latency, failures). */
   upstreamObserver?: UpstreamObserver;
   now?: () => number;
+  /** The supply-chain policy (servers; the one-shot commands have none). */
+  policy?: LivePolicy;
 }
 
 /** Builds the caches for one instance. */
@@ -346,6 +356,10 @@ export function createServices(inputs: ServiceInputs): AppDeps {
   const guards = createGuards(inputs);
   const storageGuard = new StorageWriteGuard(log, inputs.now);
   const source = chooseIndexSource(inputs, guards.index);
+  const purger =
+    inputs.policy && !config.policy.keepRemoved
+      ? new RemovalPurger({ store, catalogue, log })
+      : undefined;
   const index = new IndexCache({
     store,
     source,
@@ -354,6 +368,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     log,
     storageGuard,
     ...(inputs.now && { now: inputs.now }),
+    ...(purger && { onRemoved: (name, versions) => purger.removed(name, versions) }),
   });
   const registryConfig = new RegistryConfigService(index, config.crateUpstreams);
   const crates = new CrateCache({
@@ -368,6 +383,8 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     storageGuard,
     catalogue,
     hotCrates,
+    ...(inputs.policy && { policy: inputs.policy }),
+    ...(inputs.now && { now: inputs.now }),
   });
   const jobs = new JobRegistry();
   const prefetcher = new Prefetcher({ index, crates, jobs, threads: config.threads, log });
@@ -382,6 +399,13 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     prefetcher,
     circuits: () => guards.index.circuits(),
     storageHealth: () => storageGuard.health(),
+    ...(purger && { removals: purger }),
+    ...(inputs.policy && {
+      indexView: new PolicyIndexView(inputs.policy, {
+        ...(inputs.now && { now: inputs.now }),
+        onWithheld: logWithheldOnce(log),
+      }),
+    }),
     ...(git && { git }),
   };
 }

@@ -90,3 +90,10 @@ export function parseSize(text: string): number {
   }
   return Math.round(Number(match[1]) * unit);
 }
+
+/** A duration as the flags write it, in its largest whole unit: `3d`, `36h`, `90s`, `250ms`. */
+export function formatDuration(ms: number): string {
+  const units = Object.entries(DURATION_UNITS).sort(([, a], [, b]) => b - a);
+  const [unit, size] = units.find(([, size]) => ms >= size && ms % size === 0) ?? ['ms', 1];
+  return `${ms / size}${unit}`;
+}

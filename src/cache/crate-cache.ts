@@ -6,10 +6,13 @@
 import type { Readable } from 'node:stream';
 import { Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
+import type { LivePolicy } from '../policy/live-policy.ts';
 import { type CrateId, crateKey, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
 import { type CrateVersion, findVersion } from '../registry/index-entry.ts';
+import { decideVersion } from '../registry/policy.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { formatDuration } from '../units.ts';
 import type { UpstreamGuard } from '../upstream/failover.ts';
 import type { HttpClient } from '../upstream/http-client.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -37,6 +40,9 @@ export interface CrateCacheDeps {
   catalogue?: Catalogue;
   /** Small crates kept in memory once served. */
   hotCrates?: HotCrates;
+  /** The supply-chain policy: withheld versions are refused with 403, cached or not. */
+  policy?: LivePolicy;
+  now?: () => number;
 }
 
 /** Options of {@link CrateCache.open}. */
@@ -76,6 +82,8 @@ export class CrateCache {
 
   /** Opens a crate, fetching it first when it is not cached. */
   async open(id: CrateId, options: OpenOptions = {}): Promise<CrateLookup> {
+    const policy = this.#deps.policy;
+    if (policy && !policy.inactive) await this.#checkPolicy(id, policy);
     const key = crateKey(id);
     const held = this.#deps.hotCrates?.get(key);
     if (held) {
@@ -247,6 +255,29 @@ export class CrateCache {
     }
     if (!entry) throw Errors.CARGO_CACHER_NOT_FOUND(`${crateLabel(id)} is not in the index`);
     return entry;
+  }
+
+  /**
+   * Refuses a version the policy withholds (cached or not), with a message cargo prints. A
+   * version the index does not list is left to the lookup that answers 404.
+   */
+  async #checkPolicy(id: CrateId, policy: LivePolicy): Promise<void> {
+    const lookup = await this.#deps.index.get(indexPath(id.name));
+    if (!lookup.found) return;
+    const now = (this.#deps.now ?? Date.now)();
+    const decision = decideVersion(lookup.file.body, id.version, policy.current(), now);
+    if (!decision || decision.kind === 'serve') return;
+    const label = crateLabel(id);
+    if (decision.kind === 'denied') {
+      throw Errors.CARGO_CACHER_POLICY(
+        `${label} is denied by this cache's supply-chain policy (rule "${decision.rule}")`,
+      );
+    }
+    throw Errors.CARGO_CACHER_POLICY(
+      `${label} was published at ${new Date(decision.pubtime).toISOString()}; this cache ` +
+        `serves versions once they are ${formatDuration(policy.settings.minPublishAgeMs ?? 0)} ` +
+        `old (--min-publish-age): available from ${new Date(decision.availableAt).toISOString()}`,
+    );
   }
 
   /** The index `cksum` of a version, from the cached index file (no upstream contact). */

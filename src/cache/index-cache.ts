@@ -6,6 +6,8 @@
  */
 import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
+import { crateNameFromIndexPath } from '../registry/crate-name.ts';
+import { parseIndexFile } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { FetchOptions, IndexFetch, Validators } from '../upstream/sparse-index.ts';
 import {
@@ -43,6 +45,11 @@ export interface IndexCacheDeps {
   /** Logs storage that takes no writes once per minute instead of once per index file. */
   storageGuard?: StorageWriteGuard;
   now?: () => number;
+  /**
+   * Told when a revalidation shows versions gone upstream (their lines removed), or the whole
+   * file gone (`'all'`): their cached crates are purged (`jobs/removals.ts`).
+   */
+  onRemoved?: (name: string, versions: readonly string[] | 'all') => void;
 }
 
 /** Hot index files kept in memory, bounded by bytes. */
@@ -139,13 +146,32 @@ export class IndexCache {
         return this.#save(path, { ...cached, checkedAt: this.#now() }, 'revalidated', 0);
       case 'not-found':
         await this.#forget(path);
+        if (cached) this.#reportRemoved(path, cached.body, undefined);
         return { found: false };
       case 'modified': {
         const file = createIndexFile(fetched.body, fetched.validators, this.#now());
         const outcome = cached ? 'revalidated' : 'miss';
+        if (cached) this.#reportRemoved(path, cached.body, fetched.body);
         return this.#save(path, file, outcome, fetched.body.length);
       }
     }
+  }
+
+  /**
+   * Tells the removal observer which versions the old file listed and the new one does not (all
+   * of them when the file itself is gone). A yanked version keeps its line: not a removal.
+   */
+  #reportRemoved(path: string, before: Buffer, after: Buffer | undefined): void {
+    const observer = this.#deps.onRemoved;
+    if (!observer) return;
+    const name = crateNameFromIndexPath(path);
+    if (name === undefined) return;
+    const kept = new Set(after ? parseIndexFile(after).map((entry) => entry.version) : []);
+    const removed = parseIndexFile(before)
+      .map((entry) => entry.version)
+      .filter((version) => !kept.has(version));
+    if (after === undefined || removed.length > 0)
+      observer(name, after === undefined ? 'all' : removed);
   }
 
   async #save(

@@ -30,14 +30,18 @@ interface RecordMeta {
 
 /** Builds an {@link IndexFile} for a body fresh from upstream. */
 export function createIndexFile(body: Buffer, upstream: Validators, now: number): IndexFile {
-  const hash = createHash('sha256').update(body).digest('hex').slice(0, 40);
   return {
     body,
-    etag: `"${hash}"`,
+    etag: etagOfBody(body),
     lastModified: upstream.lastModified ?? new Date(now).toUTCString(),
     checkedAt: now,
     upstream,
   };
+}
+
+/** Our strong ETag for index bytes: a hash of them, quoted. */
+export function etagOfBody(body: Buffer): string {
+  return `"${createHash('sha256').update(body).digest('hex').slice(0, 40)}"`;
 }
 
 /** Serialises a record for storage. */

@@ -42,14 +42,21 @@ export class GzipCache {
   }
 }
 
+/** What a served index file looks like under the supply-chain policy (`policy-view.ts`). */
+export interface IndexView {
+  serve(path: string, file: IndexFile): IndexFile;
+}
+
 /** The index cache and the gzip variants of what it serves. */
 export class IndexVariants {
   readonly #index: Pick<IndexCache, 'hot' | 'get'>;
   readonly #gzip: GzipCache;
+  readonly #view: IndexView | undefined;
 
-  constructor(index: Pick<IndexCache, 'hot' | 'get'>, gzip = new GzipCache()) {
+  constructor(index: Pick<IndexCache, 'hot' | 'get'>, gzip = new GzipCache(), view?: IndexView) {
     this.#index = index;
     this.#gzip = gzip;
+    this.#view = view;
   }
 
   /**
@@ -59,7 +66,8 @@ export class IndexVariants {
    */
   hotFile(path: string): IndexFile | undefined {
     if (crateNameFromIndexPath(path) === undefined) return undefined;
-    return this.#index.hot(path);
+    const hot = this.#index.hot(path);
+    return hot && this.#view ? this.#view.serve(path, hot) : hot;
   }
 
   /**
@@ -68,9 +76,18 @@ export class IndexVariants {
    */
   lookup(path: string): IndexLookup | Promise<IndexLookup> {
     const hot = this.#index.hot(path);
-    return hot
-      ? { found: true, file: hot, outcome: 'hit', upstreamBytes: 0 }
-      : this.#index.get(path);
+    if (hot)
+      return { found: true, file: this.#served(path, hot), outcome: 'hit', upstreamBytes: 0 };
+    const looked = this.#index.get(path);
+    return this.#view ? looked.then((lookup) => this.#servedLookup(path, lookup)) : looked;
+  }
+
+  #served(path: string, file: IndexFile): IndexFile {
+    return this.#view ? this.#view.serve(path, file) : file;
+  }
+
+  #servedLookup(path: string, lookup: IndexLookup): IndexLookup {
+    return lookup.found ? { ...lookup, file: this.#served(path, lookup.file) } : lookup;
   }
 
   /** The gzip variant if ready now: `null` when too small, `undefined` when not compressed yet. */

@@ -195,6 +195,14 @@ export function buildProgram() {
       're-hash cached crates in the background this often',
       parseDurationFlag,
     )
+    .option(
+      '--min-publish-age <duration>',
+      'withhold versions published more recently than this (their pubtime), e.g. 3d',
+      parseDurationFlag,
+    )
+    .option('--allow-young <file>', 'versions exempt from --min-publish-age (name or name@version)')
+    .option('--deny <file>', 'crates and versions never served (name, name@version, name@<req>)')
+    .option('--keep-removed', 'keep serving versions upstream removed from its index', false)
     .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
     .addOption(
       new Option('--log-format <format>', 'log line format')

@@ -53,6 +53,12 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
       maxConnectionsPerIp: options.maxConnectionsPerIp,
     },
     authTokenFile: options.authTokenFile,
+    policy: {
+      minPublishAgeMs: options.minPublishAge,
+      denyFile: options.deny,
+      allowYoungFile: options.allowYoung,
+      keepRemoved: options.keepRemoved,
+    },
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,
     tls: tlsFiles(options),

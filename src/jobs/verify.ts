@@ -18,6 +18,7 @@ import { type CrateId, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
 import { findVersion } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { quarantine } from './quarantine.ts';
 
 /** What can be wrong with a stored crate. */
 export type ProblemKind = 'mismatch' | 'unreadable' | 'not-in-index';
@@ -181,17 +182,4 @@ async function handleProblem(
       action: 'repair-failed',
     };
   }
-}
-
-/** Moves a bad crate out of the served tree (kept under `quarantine/` for inspection). */
-async function quarantine(store: BlobStore, key: string): Promise<void> {
-  const opened = await store.open(key);
-  if (opened) {
-    try {
-      await store.put(`quarantine/${key}`, opened.stream);
-    } catch {
-      opened.stream.destroy();
-    }
-  }
-  await store.delete(key);
 }

@@ -192,3 +192,22 @@ function readPubtime(line: string): number | undefined {
   }
   return parsePubtime((JSON.parse(line) as { pubtime?: unknown }).pubtime);
 }
+
+/**
+ * The decision about one version of an index file (a download's check), or `undefined` when the
+ * file does not list it.
+ */
+export function decideVersion(
+  body: Buffer,
+  version: string,
+  policy: Policy,
+  now: number,
+): PolicyDecision | undefined {
+  for (const line of body.toString('utf8').split('\n')) {
+    const entry = parseIndexLine(line);
+    if (entry?.version !== version) continue;
+    const pubtime = entry.yanked ? undefined : readPubtime(line);
+    return decide(policy, { name: entry.name, version, yanked: entry.yanked, pubtime }, now);
+  }
+  return undefined;
+}

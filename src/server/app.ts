@@ -13,7 +13,7 @@ import Fastify, {
 } from 'fastify';
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
-import { IndexVariants } from '../cache/index-variants.ts';
+import { IndexVariants, type IndexView } from '../cache/index-variants.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { StorageHealth } from '../cache/storage-guard.ts';
 import type { Config } from '../config.ts';
@@ -21,6 +21,7 @@ import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
 import type { JobRegistry } from '../jobs/job.ts';
 import type { Prefetcher } from '../jobs/prefetcher.ts';
+import type { RemovalPurger } from '../jobs/removals.ts';
 import type { AppLogger } from '../logger.ts';
 import type { RequestObserver, RequestOutcome } from '../observe/records.ts';
 import type { Stats } from '../stats/stats.ts';
@@ -58,6 +59,10 @@ export interface AppServices {
   circuits?: () => { host: string; state: string; failures: number; lastError?: string }[];
   /** Whether storage takes writes; `problem` says why not (errno and path). */
   storageHealth?: () => StorageHealth;
+  /** Index files as the supply-chain policy lets them be served (`cache/policy-view.ts`). */
+  indexView?: IndexView;
+  /** Purges versions upstream removed (absent with `--keep-removed`). */
+  removals?: RemovalPurger;
 }
 
 /** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
@@ -82,7 +87,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   // One gate for both ways in: the fast path answers only what it admits, fastify's
   // onRequest hook below answers every refusal.
   const gate: AdmissionGate = { tokens, closing: () => closing };
-  const indexVariants = new IndexVariants(deps.index);
+  const indexVariants = new IndexVariants(deps.index, undefined, deps.indexView);
   const fastPath = createFastIndexPath({ variants: indexVariants, gate, observers, log: deps.log });
   const connections =
     deps.connections ??

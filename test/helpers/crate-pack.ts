@@ -26,6 +26,8 @@ export interface FakeCrateSpec {
   version: string;
   deps?: FakeDep[];
   yanked?: boolean;
+  /** The index line's `pubtime` (RFC 3339, as crates.io writes it); left out when unset. */
+  pubtime?: string;
   /** Size of an incompressible `src/data.bin`, so tests can make large crates. */
   padBytes?: number;
   /** Extra files, by path relative to the crate root (`README.md`, `src/extra.rs`). */
@@ -86,6 +88,7 @@ export function indexLine(spec: FakeCrateSpec, checksum: string): string {
     yanked: spec.yanked ?? false,
     links: null,
     v: 1,
+    ...(spec.pubtime !== undefined && { pubtime: spec.pubtime }),
   });
 }
 

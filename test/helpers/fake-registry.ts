@@ -110,11 +110,23 @@ export class FakeRegistry {
     return entry;
   }
 
+  /**
+   * Removes a published version: its index line and its file go (what crates.io does with a
+   * malicious release). The index file goes too when it was the last version.
+   */
+  remove(name: string, version: string): PublishedCrate {
+    const entry = this.#entry(name, version);
+    this.#entries.delete(keyOf(name, version));
+    this.#rebuild(entry.published.indexPath);
+    return { ...entry.published };
+  }
+
   #rebuild(path: string): void {
     const lines = [...this.#entries.values()]
       .filter((entry) => entry.published.indexPath === path)
       .map((entry) => entry.published.indexLine);
-    this.#files.set(path, makeIndexFile(`${lines.join('\n')}\n`));
+    if (lines.length === 0) this.#files.delete(path);
+    else this.#files.set(path, makeIndexFile(`${lines.join('\n')}\n`));
   }
 }
 

@@ -107,6 +107,13 @@ export class FakeUpstream {
     return published;
   }
 
+  /** Removes a published version (its index line and file; upstream then answers 404). */
+  async remove(name: string, version: string): Promise<PublishedCrate> {
+    const removed = this.#registry.remove(name, version);
+    await this.#commit(removed.indexPath, `Delete crate \`${name}#${version}\``);
+    return removed;
+  }
+
   /** A published version; throws when it was never published. */
   crate(name: string, version: string): PublishedCrate {
     return this.#registry.crate(name, version);

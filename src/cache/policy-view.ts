@@ -1,0 +1,82 @@
+/**
+ * @module
+ * Index files as the supply-chain policy lets them be served: the lines of withheld versions
+ * (denied, or younger than `--min-publish-age`) left out, every other line upstream's bytes, and
+ * the ETag that of the bytes served, so a client's cached copy is revalidated when the answer
+ * changes. The filtered copy is kept per file until the policy files change, upstream's file
+ * changes, or a withheld version comes of age (the answer changes then although upstream's did
+ * not).
+ */
+import type { AppLogger } from '../logger.ts';
+import type { LivePolicy } from '../policy/live-policy.ts';
+import { crateNameFromIndexPath } from '../registry/crate-name.ts';
+import { filterIndexFile, type WithheldVersion } from '../registry/policy.ts';
+import { etagOfBody, type IndexFile } from './index-record.ts';
+import { LruMap } from './lru.ts';
+
+/** Told about every version left out of an index file (metrics, logs, the dashboard). */
+export type WithheldObserver = (withheld: WithheldVersion) => void;
+
+interface Filtered {
+  source: IndexFile;
+  generation: number;
+  /** When the filtered copy stops being right (a withheld version comes of age). */
+  until: number;
+  served: IndexFile;
+}
+
+/** Filtered copies kept: one per index file served under a policy. */
+const ENTRIES = 20_000;
+
+/** Applies the live policy to index files. */
+export class PolicyIndexView {
+  readonly #policy: LivePolicy;
+  readonly #now: () => number;
+  readonly #onWithheld: WithheldObserver | undefined;
+  readonly #filtered = new LruMap<string, Filtered>(ENTRIES);
+
+  constructor(policy: LivePolicy, options: { now?: () => number; onWithheld?: WithheldObserver }) {
+    this.#policy = policy;
+    this.#now = options.now ?? Date.now;
+    this.#onWithheld = options.onWithheld;
+  }
+
+  /** The file at `path` as served under the policy (the same object when nothing is left out). */
+  serve(path: string, file: IndexFile): IndexFile {
+    if (this.#policy.inactive || crateNameFromIndexPath(path) === undefined) return file;
+    const now = this.#now();
+    const generation = this.#policy.generation;
+    const kept = this.#filtered.get(path);
+    if (kept && kept.source === file && kept.generation === generation && now < kept.until) {
+      return kept.served;
+    }
+    const filtered = filterIndexFile(file.body, this.#policy.current(), now);
+    for (const withheld of filtered.withheld) this.#onWithheld?.(withheld);
+    const served =
+      filtered.body === file.body
+        ? file
+        : { ...file, body: filtered.body, etag: etagOfBody(filtered.body) };
+    const until = filtered.changesAt ?? Number.POSITIVE_INFINITY;
+    this.#filtered.set(path, { source: file, generation, until, served });
+    return served;
+  }
+}
+
+/** Logs each withheld version once (at warn), however often its file is served. */
+export function logWithheldOnce(log: AppLogger): WithheldObserver {
+  const seen = new LruMap<string, true>(50_000);
+  return (withheld) => {
+    const key = `${withheld.name.toLowerCase()}@${withheld.version}:${withheld.decision.kind}`;
+    if (seen.get(key)) return;
+    seen.set(key, true);
+    const { decision } = withheld;
+    const why =
+      decision.kind === 'denied'
+        ? `denied by "${decision.rule}"`
+        : `published ${new Date(decision.pubtime).toISOString()}, served from ${new Date(decision.availableAt).toISOString()}`;
+    log.warn(
+      { crate: `${withheld.name}@${withheld.version}` },
+      `policy: withheld ${withheld.name}@${withheld.version}: ${why}`,
+    );
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The supply-chain policy with the real cargo over the sparse protocol: a cooldown makes a fresh
+ * resolve pick the older version, an exempted young version resolves, a deny file edited while
+ * the proxy runs takes effect within seconds, a denied or young download is refused with a
+ * message cargo prints, and a version upstream removed stops being served after the next
+ * revalidation.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, type TestContext, test } from 'node:test';
+import { crateKey } from '../../src/registry/crate-id.ts';
+import { lockedPackages, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
+import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
+import { httpGet } from '../helpers/http-get.ts';
+import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const DAY = 86_400_000;
+/** The instance clock of every proxy here; index lines are dated against it. */
+const NOW = Date.parse('2026-11-20T12:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+async function world(t: TestContext) {
+  const upstream = await startFakeUpstream({
+    crates: [
+      { name: 'pol-a', version: '1.0.0', pubtime: iso(NOW - 30 * DAY) },
+      { name: 'pol-a', version: '1.1.0', pubtime: iso(NOW - 3_600_000) },
+      { name: 'pol-old', version: '0.1.0' },
+    ],
+  });
+  t.after(() => upstream.close());
+  const dir = await makeTempDir('policy');
+  t.after(() => removeTempDir(dir));
+  return { upstream, dir };
+}
+
+async function proxyWith(
+  t: TestContext,
+  upstream: FakeUpstream,
+  policy: Record<string, unknown>,
+  clock = { ms: NOW },
+): Promise<RunningProxy> {
+  const proxy = await startProxy({
+    upstream,
+    settings: { indexTtlMs: 0, policy },
+    now: () => clock.ms,
+  });
+  t.after(() => proxy.close());
+  return proxy;
+}
+
+async function resolve(t: TestContext, proxy: RunningProxy, deps: Record<string, string>) {
+  const box = await makeCargoSandbox({ registry: proxy.sparseRegistry, deps });
+  t.after(() => box.remove());
+  await box.cargo(['generate-lockfile']);
+  return { box, locked: await lockedPackages(box) };
+}
+
+const versionOf = (locked: { name: string; version: string }[], name: string) =>
+  locked.find((pkg) => pkg.name === name)?.version;
+
+describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => {
+  test('with a cooldown a fresh resolve picks the older version; the young one is refused', async (t) => {
+    const { upstream } = await world(t);
+    const proxy = await proxyWith(t, upstream, { minPublishAgeMs: 3 * DAY });
+    const { locked } = await resolve(t, proxy, { 'pol-a': '1', 'pol-old': '0.1' });
+    assert.equal(versionOf(locked, 'pol-a'), '1.0.0');
+    assert.equal(versionOf(locked, 'pol-old'), '0.1.0', 'a line without pubtime passes');
+    const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
+    assert.equal(index.body.toString(), `${upstream.crate('pol-a', '1.0.0').indexLine}\n`);
+    const refused = await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`);
+    assert.equal(refused.status, 403);
+    const detail = JSON.parse(refused.body.toString()).errors[0].detail as string;
+    assert.match(detail, /pol-a@1\.1\.0 was published at 2026-11-20T11:00:00\.000Z/);
+    assert.match(detail, /3d old \(--min-publish-age\): available from 2026-11-23T11:00:00\.000Z/);
+    assert.equal(upstream.count('/dl/pol-a/1.1.0'), 0, 'nothing was fetched');
+  });
+
+  test('an exempted young version resolves', async (t) => {
+    const { upstream, dir } = await world(t);
+    const allow = join(dir, 'allow-young');
+    await writeFile(allow, '# urgent fix\npol-a@1.1.0\n');
+    const proxy = await proxyWith(t, upstream, {
+      minPublishAgeMs: 3 * DAY,
+      allowYoungFile: allow,
+    });
+    const { box, locked } = await resolve(t, proxy, { 'pol-a': '1' });
+    assert.equal(versionOf(locked, 'pol-a'), '1.1.0');
+    await box.cargo(['fetch', '--locked']);
+  });
+
+  test('a version comes of age when the clock passes its cooldown', async (t) => {
+    const { upstream } = await world(t);
+    const clock = { ms: NOW };
+    const proxy = await proxyWith(t, upstream, { minPublishAgeMs: 3 * DAY }, clock);
+    const before = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
+    assert.doesNotMatch(before.body.toString(), /"1\.1\.0"/);
+    clock.ms += 3 * DAY;
+    const after = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
+    assert.match(after.body.toString(), /"vers":"1\.1\.0"/);
+    assert.notEqual(after.headers.etag, before.headers.etag, 'the ETag is of the bytes served');
+  });
+
+  test('an edit to the deny file takes effect within seconds; cargo prints the refusal', async (t) => {
+    const { upstream, dir } = await world(t);
+    const deny = join(dir, 'deny');
+    await writeFile(deny, '# nothing yet\n');
+    const proxy = await proxyWith(t, upstream, { denyFile: deny });
+    const { box, locked } = await resolve(t, proxy, { 'pol-a': '=1.1.0' });
+    assert.equal(versionOf(locked, 'pol-a'), '1.1.0');
+    await writeFile(deny, 'pol-a@>=1.1, <2 # compromised release\n');
+    await waitFor(
+      async () => (await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`)).status === 403,
+      10_000,
+      'the edited deny file to be in force',
+    );
+    const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
+    assert.doesNotMatch(index.body.toString(), /"1\.1\.0"/, 'left out of the index file');
+    // A malformed edit is reported and the list in force stays.
+    await writeFile(deny, 'pol-a@not a requirement\n');
+    const refused = await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`);
+    assert.equal(refused.status, 403);
+    assert.match(
+      JSON.parse(refused.body.toString()).errors[0].detail,
+      /denied by this cache's supply-chain policy \(rule "pol-a@>=1\.1, <2"\)/,
+    );
+    // cargo, with the lock file made before the edit, is refused.
+    await assert.rejects(
+      box.cargo(['fetch', '--locked']),
+      /got 403[\s\S]*pol-a@1\.1\.0 is denied by this cache's supply-chain policy/,
+    );
+  });
+
+  test('an upstream removal stops the cached crate from being served after the next revalidation', async (t) => {
+    const { upstream } = await world(t);
+    const proxy = await proxyWith(t, upstream, {});
+    const url = `${proxy.url}/api/v1/crates/pol-a/1.0.0/download`;
+    assert.equal((await httpGet(url)).status, 200);
+    assert.equal((await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`)).status, 200);
+    await upstream.remove('pol-a', '1.0.0');
+    // The next revalidation (TTL 0: the next request for the file) shows the line gone.
+    const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
+    assert.doesNotMatch(index.body.toString(), /"1\.0\.0"/);
+    await proxy.instance.deps.removals?.idle();
+    const key = crateKey({ name: 'pol-a', version: '1.0.0' });
+    assert.equal(proxy.instance.catalogue.has(key), false, 'purged');
+    assert.equal((await httpGet(url)).status, 404);
+    assert.equal(
+      (await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`)).status,
+      200,
+      'versions still listed stay',
+    );
+    // The whole file gone: every version held goes.
+    await upstream.remove('pol-a', '1.1.0');
+    assert.equal((await httpGet(`${proxy.url}/index/po/l-/pol-a`)).status, 404);
+    await proxy.instance.deps.removals?.idle();
+    assert.deepEqual(proxy.instance.catalogue.heldVersions('pol-a'), []);
+  });
+});
