@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, type TestContext, test } from 'node:test';
@@ -147,6 +146,27 @@ describe('cli: bad values', { timeout: 60_000 }, () => {
     ],
     ['a storage dir below a file', ['-i', '/etc/passwd/sub', '-p', '0', '--no-git']],
   ];
+  test('a deny file with a malformed line: one line naming the file and line, non-zero exit', async (t) => {
+    const dir = await makeTempDir('cli-deny');
+    t.after(() => removeTempDir(dir));
+    const deny = join(dir, 'deny');
+    await writeFile(deny, '# denied\nproc-macro1\narrayref@not-a-version!\n');
+    const storage = join(dir, 'store');
+    const { code, stderr } = await runCli(t, [
+      '-i',
+      storage,
+      '-p',
+      '0',
+      '--no-git',
+      '--deny',
+      deny,
+    ]);
+    assert.notEqual(code, 0);
+    const lines = stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 1, `one line, got:\n${stderr}`);
+    assert.match(lines[0] ?? '', new RegExp(`${deny}:3: `));
+  });
+
   for (const [what, args] of cases) {
     test(`exits non-zero with one line and no stack trace for ${what}`, async (t) => {
       const { code, stderr } = await runCli(t, args);
