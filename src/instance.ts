@@ -13,7 +13,7 @@ import { CrateCache } from './cache/crate-cache.ts';
 import { HotCrates } from './cache/hot-crates.ts';
 import { IndexCache, type IndexSource } from './cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from './cache/index-sources.ts';
-import { logWithheldOnce, PolicyIndexView } from './cache/policy-view.ts';
+import { observeWithheld, PolicyIndexView } from './cache/policy-view.ts';
 import { RegistryConfigService } from './cache/registry-config-service.ts';
 import { StorageWriteGuard } from './cache/storage-guard.ts';
 import { trackChanges } from './cache/tracked-store.ts';
@@ -28,6 +28,7 @@ import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.t
 import { Prefetcher } from './jobs/prefetcher.ts';
 import { RemovalPurger } from './jobs/removals.ts';
 import type { AppLogger } from './logger.ts';
+import type { PolicyObserver } from './observe/policy-events.ts';
 import type { RequestObserver } from './observe/records.ts';
 import { LivePolicy } from './policy/live-policy.ts';
 import { type AppDeps, buildApp } from './server/app.ts';
@@ -114,6 +115,7 @@ export async function startInstance(
     upstreamObserver: stats.observeUpstream,
     now,
     policy,
+    policyObserver: stats.observePolicy,
     ...(git && { git }),
   });
   policy.start();
@@ -347,6 +349,8 @@ export interface ServiceInputs {
   now?: () => number;
   /** The supply-chain policy (servers; the one-shot commands have none). */
   policy?: LivePolicy;
+  /** Told about every decision of the policy (statistics). */
+  policyObserver?: PolicyObserver;
 }
 
 /** Builds the caches for one instance. */
@@ -358,7 +362,13 @@ export function createServices(inputs: ServiceInputs): AppDeps {
   const source = chooseIndexSource(inputs, guards.index);
   const purger =
     inputs.policy && !config.policy.keepRemoved
-      ? new RemovalPurger({ store, catalogue, log })
+      ? new RemovalPurger({
+          store,
+          catalogue,
+          log,
+          onPurged: (crate) =>
+            inputs.policyObserver?.({ kind: 'purged', reason: 'removed', crate }),
+        })
       : undefined;
   const index = new IndexCache({
     store,
@@ -384,6 +394,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     catalogue,
     hotCrates,
     ...(inputs.policy && { policy: inputs.policy }),
+    ...(inputs.policyObserver && { onPolicyEvent: inputs.policyObserver }),
     ...(inputs.now && { now: inputs.now }),
   });
   const jobs = new JobRegistry();
@@ -400,10 +411,11 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     circuits: () => guards.index.circuits(),
     storageHealth: () => storageGuard.health(),
     ...(purger && { removals: purger }),
+    ...(inputs.policy && { policy: inputs.policy }),
     ...(inputs.policy && {
       indexView: new PolicyIndexView(inputs.policy, {
         ...(inputs.now && { now: inputs.now }),
-        onWithheld: logWithheldOnce(log),
+        onWithheld: observeWithheld(log, inputs.policyObserver),
       }),
     }),
     ...(git && { git }),

@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream';
 import { Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
+import type { PolicyObserver } from '../observe/policy-events.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';
 import { type CrateId, crateKey, crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
@@ -42,6 +43,8 @@ export interface CrateCacheDeps {
   hotCrates?: HotCrates;
   /** The supply-chain policy: withheld versions are refused with 403, cached or not. */
   policy?: LivePolicy;
+  /** Told about every refused download (statistics). */
+  onPolicyEvent?: PolicyObserver;
   now?: () => number;
 }
 
@@ -268,6 +271,7 @@ export class CrateCache {
     const decision = decideVersion(lookup.file.body, id.version, policy.current(), now);
     if (!decision || decision.kind === 'serve') return;
     const label = crateLabel(id);
+    this.#deps.onPolicyEvent?.({ kind: 'blocked', reason: decision.kind, crate: label });
     if (decision.kind === 'denied') {
       throw Errors.CARGO_CACHER_POLICY(
         `${label} is denied by this cache's supply-chain policy (rule "${decision.rule}")`,

@@ -8,6 +8,7 @@
  * not).
  */
 import type { AppLogger } from '../logger.ts';
+import type { PolicyObserver } from '../observe/policy-events.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';
 import { crateNameFromIndexPath } from '../registry/crate-name.ts';
 import { filterIndexFile, type WithheldVersion } from '../registry/policy.ts';
@@ -62,21 +63,22 @@ export class PolicyIndexView {
   }
 }
 
-/** Logs each withheld version once (at warn), however often its file is served. */
-export function logWithheldOnce(log: AppLogger): WithheldObserver {
-  const seen = new LruMap<string, true>(50_000);
-  return (withheld) => {
-    const key = `${withheld.name.toLowerCase()}@${withheld.version}:${withheld.decision.kind}`;
-    if (seen.get(key)) return;
-    seen.set(key, true);
-    const { decision } = withheld;
+/**
+ * Counts every withheld version (each time a file is filtered anew) and logs each one once at
+ * warn, however often its file is served.
+ */
+export function observeWithheld(log: AppLogger, observer?: PolicyObserver): WithheldObserver {
+  const logged = new LruMap<string, true>(50_000);
+  return ({ name, version, decision }) => {
+    const crate = `${name.toLowerCase()}@${version}`;
+    observer?.({ kind: 'withheld', reason: decision.kind, crate });
+    const key = `${crate}:${decision.kind}`;
+    if (logged.get(key)) return;
+    logged.set(key, true);
     const why =
       decision.kind === 'denied'
         ? `denied by "${decision.rule}"`
         : `published ${new Date(decision.pubtime).toISOString()}, served from ${new Date(decision.availableAt).toISOString()}`;
-    log.warn(
-      { crate: `${withheld.name}@${withheld.version}` },
-      `policy: withheld ${withheld.name}@${withheld.version}: ${why}`,
-    );
+    log.warn({ crate }, `policy: withheld ${crate}: ${why}`);
   };
 }

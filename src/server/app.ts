@@ -24,6 +24,7 @@ import type { Prefetcher } from '../jobs/prefetcher.ts';
 import type { RemovalPurger } from '../jobs/removals.ts';
 import type { AppLogger } from '../logger.ts';
 import type { RequestObserver, RequestOutcome } from '../observe/records.ts';
+import type { LivePolicy } from '../policy/live-policy.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { VERSION } from '../version.ts';
@@ -38,6 +39,7 @@ import { registerCrateRoutes } from './routes/crates.ts';
 import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerGitRoutes } from './routes/git.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
+import { registerPolicyRoutes } from './routes/policy.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { closeSessionsOnClose, type TlsCredentials, tlsServerOptions } from './tls.ts';
@@ -63,6 +65,8 @@ export interface AppServices {
   indexView?: IndexView;
   /** Purges versions upstream removed (absent with `--keep-removed`). */
   removals?: RemovalPurger;
+  /** The supply-chain policy in force (`GET /api/v1/policy`). */
+  policy?: LivePolicy;
 }
 
 /** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
@@ -201,6 +205,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     registerDashboardRoutes(app);
   }
   registerJobRoutes(app, deps.jobs, deps.prefetcher);
+  if (deps.policy) registerPolicyRoutes(app, deps.policy);
   return app;
 }
 

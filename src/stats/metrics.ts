@@ -9,6 +9,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { GcReport } from '../jobs/gc.ts';
 import type { VerifyReport } from '../jobs/verify.ts';
+import type { PolicyEvent } from '../observe/policy-events.ts';
 import type { ConnectionCounts, FinishedRequest } from '../observe/records.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { VERSION } from '../version.ts';
@@ -33,6 +34,7 @@ export class Metrics {
   readonly #request: RequestMetrics;
   readonly #upstream: ReturnType<typeof upstreamMetrics>;
   readonly #upkeep: ReturnType<typeof upkeepMetrics>;
+  readonly #policy: ReturnType<typeof policyMetrics>;
 
   constructor(sources: MetricsSources = {}) {
     const registers = [this.registry];
@@ -46,6 +48,7 @@ export class Metrics {
     this.#request = new RequestMetrics(registers);
     this.#upstream = upstreamMetrics(registers);
     this.#upkeep = upkeepMetrics(registers);
+    this.#policy = policyMetrics(registers);
     registerGauges(registers, sources);
   }
 
@@ -73,6 +76,11 @@ export class Metrics {
       this.#upkeep.evictions.inc({ reason: removal.reason });
       this.#upkeep.evictedBytes.inc(removal.size);
     }
+  };
+
+  /** Counts a decision of the supply-chain policy. */
+  readonly observePolicy = (event: PolicyEvent): void => {
+    this.#policy[event.kind].inc({ reason: event.reason });
   };
 
   /** Counts what an integrity pass found. */
@@ -112,6 +120,30 @@ function upstreamMetrics(registers: Registry[]) {
       help: 'Time until upstream response headers (or failure).',
       labelNames: ['source'],
       buckets: DURATION_BUCKETS,
+      registers,
+    }),
+  };
+}
+
+/** Counters fed by the supply-chain policy's decisions. */
+function policyMetrics(registers: Registry[]): Record<PolicyEvent['kind'], Counter<'reason'>> {
+  return {
+    withheld: new Counter({
+      name: 'cargo_cacher_policy_withheld_total',
+      help: 'Versions left out of served index files, by reason (young, denied).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    blocked: new Counter({
+      name: 'cargo_cacher_policy_blocked_total',
+      help: 'Downloads refused by the supply-chain policy, by reason (young, denied).',
+      labelNames: ['reason'],
+      registers,
+    }),
+    purged: new Counter({
+      name: 'cargo_cacher_policy_purged_total',
+      help: 'Cached crates purged because upstream removed them, by reason (removed).',
+      labelNames: ['reason'],
       registers,
     }),
   };

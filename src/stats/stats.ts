@@ -8,6 +8,7 @@
 import type { GcReport } from '../jobs/gc.ts';
 import type { VerifyReport } from '../jobs/verify.ts';
 import type { AppLogger } from '../logger.ts';
+import type { PolicyObserver } from '../observe/policy-events.ts';
 import type { ConnectionCounts, FinishedRequest, RequestObserver } from '../observe/records.ts';
 import type { UpstreamObserver, UpstreamResult } from '../upstream/observed-client.ts';
 import type { CacheSize } from './cache-size.ts';
@@ -60,6 +61,8 @@ export interface Stats {
   observeSweep(report: GcReport): void;
   /** Records an integrity pass. */
   observeVerify(report: VerifyReport): void;
+  /** Counts a decision of the supply-chain policy. */
+  readonly observePolicy: PolicyObserver;
   /** Flushes pending records, then builds the summary. */
   summary(options?: SummaryOptions): Promise<StatsSummary>;
   /** Flushes and closes the database. Call after the server stopped answering. */
@@ -119,6 +122,7 @@ export function createStats(options: StatsOptions): Stats {
       if (!closed) recordSweep(db, report, now());
       metrics.observeSweep(report);
     },
+    observePolicy: (event) => metrics.observePolicy(event),
     observeVerify(report) {
       if (!closed) recordVerify(db, report, now());
       metrics.observeVerify(report);

@@ -76,6 +76,9 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     assert.match(detail, /pol-a@1\.1\.0 was published at 2026-11-20T11:00:00\.000Z/);
     assert.match(detail, /3d old \(--min-publish-age\): available from 2026-11-23T11:00:00\.000Z/);
     assert.equal(upstream.count('/dl/pol-a/1.1.0'), 0, 'nothing was fetched');
+    const metrics = (await httpGet(`${proxy.url}/metrics`)).body.toString();
+    assert.match(metrics, /cargo_cacher_policy_withheld_total\{reason="young"\} [1-9]/);
+    assert.match(metrics, /cargo_cacher_policy_blocked_total\{reason="young"\} 1\b/);
   });
 
   test('an exempted young version resolves', async (t) => {
@@ -118,6 +121,8 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     );
     const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
     assert.doesNotMatch(index.body.toString(), /"1\.1\.0"/, 'left out of the index file');
+    const inForce = JSON.parse((await httpGet(`${proxy.url}/api/v1/policy`)).body.toString());
+    assert.deepEqual(inForce.deny.rules, [{ rule: 'pol-a@>=1.1, <2', at: `${deny}:1` }]);
     // A malformed edit is reported and the list in force stays.
     await writeFile(deny, 'pol-a@not a requirement\n');
     const refused = await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`);
@@ -157,5 +162,7 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     assert.equal((await httpGet(`${proxy.url}/index/po/l-/pol-a`)).status, 404);
     await proxy.instance.deps.removals?.idle();
     assert.deepEqual(proxy.instance.catalogue.heldVersions('pol-a'), []);
+    const metrics = (await httpGet(`${proxy.url}/metrics`)).body.toString();
+    assert.match(metrics, /cargo_cacher_policy_purged_total\{reason="removed"\} 2\b/);
   });
 });
