@@ -200,6 +200,9 @@ export class CrateCache {
     id: CrateId,
     known?: CrateVersion,
   ): Promise<{ checksum: string; upstreamBytes: number }> {
+    // Jobs respect the policy too: a withheld version is not stored (the job reports why).
+    const policy = this.#deps.policy;
+    if (policy && !policy.inactive) await this.#checkPolicy(id, policy);
     return this.#flights.run(crateLabel(id), () => this.#fetch(id, known));
   }
 

@@ -138,6 +138,33 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     );
   });
 
+  test('prefetch does not store a denied version and reports why', async (t) => {
+    const { upstream, dir } = await world(t);
+    const deny = join(dir, 'deny');
+    await writeFile(deny, 'pol-a@1.1.0\n');
+    const proxy = await proxyWith(t, upstream, { denyFile: deny });
+    const job = await proxy.instance.deps.prefetcher.run(
+      {
+        crates: [
+          { name: 'pol-a', version: '1.1.0' },
+          { name: 'pol-a', version: '1.0.0' },
+        ],
+        skipped: [],
+        files: [],
+      },
+      'policy prefetch',
+    );
+    const failed = job.report.find((entry) => entry.version === '1.1.0');
+    assert.equal(failed?.status, 'failed');
+    assert.match(failed?.reason ?? '', /denied by this cache's supply-chain policy/);
+    assert.equal(job.report.find((entry) => entry.version === '1.0.0')?.status, 'fetched');
+    assert.equal(upstream.count('/dl/pol-a/1.1.0'), 0, 'never downloaded');
+    assert.equal(
+      proxy.instance.catalogue.has(crateKey({ name: 'pol-a', version: '1.1.0' })),
+      false,
+    );
+  });
+
   test('an upstream removal stops the cached crate from being served after the next revalidation', async (t) => {
     const { upstream } = await world(t);
     const proxy = await proxyWith(t, upstream, {});
