@@ -69,11 +69,16 @@ export type NginxSite =
   | { kind: 'cache'; upstream: string };
 
 /** Starts nginx with one worker process (cargo-cacher is one process too). */
-export async function startNginx(dir: string, site: NginxSite): Promise<Server> {
+export function startNginx(dir: string, site: NginxSite): Promise<Server> {
+  return runNginx(dir, (port) => nginxConfig(dir, port, site));
+}
+
+/** Runs nginx in the foreground with the configuration `configFor` writes for a free port. */
+export async function runNginx(dir: string, configFor: (port: number) => string): Promise<Server> {
   const port = await freePort();
   await mkdir(join(dir, 'logs'), { recursive: true });
   const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, nginxConfig(dir, port, site));
+  await writeFile(conf, configFor(port));
   const child = startChild(await nginxBinary(), ['-p', dir, '-c', conf, '-g', 'daemon off;']);
   await waitForPort(port, child);
   return { child, port, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };

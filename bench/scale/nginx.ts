@@ -4,21 +4,12 @@
  * `config.json` whose `dl` uses the `{lowerprefix}` marker to point at the `.crate` files under
  * `/crates/`). One worker, like the other nginx baselines of the benchmark.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startChild, stopChild, waitForPort } from '../lib/procs.ts';
-import type { Server } from '../lib/servers.ts';
-import { freePort, nginxBinary } from '../lib/system.ts';
+import { runNginx, type Server } from '../lib/servers.ts';
 
 /** Starts nginx on a free 127.0.0.1 port with its config and logs in `dir`. */
-export async function serveRegistry(dir: string, wwwDir: string): Promise<Server> {
-  const port = await freePort();
-  await mkdir(join(dir, 'logs'), { recursive: true });
-  const conf = join(dir, 'nginx.conf');
-  await writeFile(conf, registryConfig(dir, wwwDir, port));
-  const child = startChild(await nginxBinary(), ['-p', dir, '-c', conf, '-g', 'daemon off;']);
-  await waitForPort(port, child);
-  return { child, port, url: `http://127.0.0.1:${port}`, stop: () => stopChild(child) };
+export function serveRegistry(dir: string, wwwDir: string): Promise<Server> {
+  return runNginx(dir, (port) => registryConfig(dir, wwwDir, port));
 }
 
 function registryConfig(dir: string, wwwDir: string, port: number): string {

@@ -228,22 +228,22 @@ function watched(proxy: RunningProxy, seen: string[], after: () => void = () => 
   return { store: observed, catalogue: proxy.instance.catalogue, index, crates, log };
 }
 
-function openMeta(dir: string, name: string): string | undefined {
+/** Runs `read` on the catalogue of `dir`, opened read-only (a server may be running on it). */
+function readCatalogue<T>(dir: string, read: (catalogue: Catalogue) => T): T {
   const catalogue = Catalogue.open(dir, { readonly: true });
   try {
-    return catalogue.getMeta(name);
+    return read(catalogue);
   } finally {
     catalogue.close();
   }
 }
 
+function openMeta(dir: string, name: string): string | undefined {
+  return readCatalogue(dir, (catalogue) => catalogue.getMeta(name));
+}
+
 function openHas(dir: string, key: string): boolean {
-  const catalogue = Catalogue.open(dir, { readonly: true });
-  try {
-    return catalogue.has(key);
-  } finally {
-    catalogue.close();
-  }
+  return readCatalogue(dir, (catalogue) => catalogue.has(key));
 }
 
 /** Removes a row behind the catalogue's back: what a publish killed before its record leaves. */
