@@ -13,13 +13,13 @@ import { CrateCache } from './cache/crate-cache.ts';
 import { HotCrates } from './cache/hot-crates.ts';
 import { IndexCache, type IndexSource } from './cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from './cache/index-sources.ts';
-import { observeWithheld, PolicyIndexView } from './cache/policy-view.ts';
+import { observeWithheld, PolicyIndexView, policyOverlayFilter } from './cache/policy-view.ts';
 import { RegistryConfigService } from './cache/registry-config-service.ts';
 import { StorageWriteGuard } from './cache/storage-guard.ts';
 import { trackChanges } from './cache/tracked-store.ts';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
-import { GitMirror } from './git/git-mirror.ts';
+import { GitMirror, type GitMirrorOptions } from './git/git-mirror.ts';
 import { JobRegistry } from './jobs/job.ts';
 import { Maintenance } from './jobs/maintenance.ts';
 import { FullMirror } from './jobs/mirror.ts';
@@ -99,7 +99,6 @@ export async function startInstance(
   const now = options.now ?? Date.now;
   const storage = await openStorage(config, log, { now, pinned });
   const http = createHttpClient(config.timeouts);
-  const git = createGitMirror(config, log);
   const stats = createStats({
     storageDir: config.storageDir,
     log,
@@ -107,6 +106,14 @@ export async function startInstance(
     now,
     cacheSize: () => catalogueSize(storage.catalogue, now),
   });
+  const git = createGitMirror(config, log, {
+    filter: policyOverlayFilter(policy, {
+      now,
+      onWithheld: observeWithheld(log, stats.observePolicy),
+    }),
+  });
+  // A reload of the policy files changes the served git index too.
+  if (git) policy.onChange(() => void git.republish());
   const deps = createServices({
     config,
     log,
@@ -315,7 +322,11 @@ function startJobs(
 }
 
 /** The git index mirror, unless `--no-git`. It lives under the storage root. */
-export function createGitMirror(config: Readonly<Config>, log: AppLogger): GitMirror | undefined {
+export function createGitMirror(
+  config: Readonly<Config>,
+  log: AppLogger,
+  extra: Pick<GitMirrorOptions, 'filter'> = {},
+): GitMirror | undefined {
   if (!config.git.enabled) return undefined;
   if (config.publicUrl === undefined && !isLoopback(config.listen)) {
     log.warn(
@@ -329,6 +340,7 @@ export function createGitMirror(config: Readonly<Config>, log: AppLogger): GitMi
     refreshMs: config.gitRefreshMs,
     offline: config.offline,
     log,
+    ...extra,
   });
 }
 

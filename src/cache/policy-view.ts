@@ -7,6 +7,7 @@
  * changes, or a withheld version comes of age (the answer changes then although upstream's did
  * not).
  */
+import type { OverlayFilter } from '../git/git-mirror.ts';
 import type { AppLogger } from '../logger.ts';
 import type { PolicyObserver } from '../observe/policy-events.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';
@@ -80,5 +81,35 @@ export function observeWithheld(log: AppLogger, observer?: PolicyObserver): With
         ? `denied by "${decision.rule}"`
         : `published ${new Date(decision.pubtime).toISOString()}, served from ${new Date(decision.availableAt).toISOString()}`;
     log.warn({ crate }, `policy: withheld ${crate}: ${why}`);
+  };
+}
+
+/**
+ * The policy's view of the git index: for each overlay the git mirror builds, a filter of its
+ * index files (the same filtering as the sparse index), which also notes when the answer changes
+ * by itself (the earliest withheld version to come of age).
+ */
+export function policyOverlayFilter(
+  policy: LivePolicy,
+  options: { now?: () => number; onWithheld?: WithheldObserver },
+): () => OverlayFilter | undefined {
+  return () => {
+    if (policy.inactive) return undefined;
+    const now = (options.now ?? Date.now)();
+    const current = policy.current();
+    let changesAt: number | undefined;
+    return {
+      filter(path, body) {
+        if (crateNameFromIndexPath(path) === undefined) return undefined;
+        const filtered = filterIndexFile(body, current, now);
+        if (filtered.body === body) return undefined;
+        for (const withheld of filtered.withheld) options.onWithheld?.(withheld);
+        if (filtered.changesAt !== undefined) {
+          changesAt = Math.min(changesAt ?? Number.POSITIVE_INFINITY, filtered.changesAt);
+        }
+        return filtered.body;
+      },
+      changesAt: () => changesAt,
+    };
   };
 }

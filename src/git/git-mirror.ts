@@ -8,6 +8,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppLogger } from '../logger.ts';
+import type { FileFilter } from './filtered-tree.ts';
 import { gitText, runGit } from './git-command.ts';
 import { buildOverlayCommit, SERVED_REF, servedCommit, UPSTREAM_REF } from './overlay.ts';
 import { removeStaleGitLocks } from './stale-locks.ts';
@@ -30,6 +31,18 @@ export interface GitMirrorOptions {
   /** Never fetch: serve the mirror as it is (`--offline`). */
   offline?: boolean;
   log: AppLogger;
+  /**
+   * The supply-chain policy's view of the index files, made anew for each overlay (it reads the
+   * policy and the clock then); `undefined` when no policy is in force.
+   */
+  filter?: () => OverlayFilter | undefined;
+}
+
+/** A filter for one overlay, and when its answer changes by itself (a version comes of age). */
+export interface OverlayFilter {
+  filter: FileFilter;
+  /** Known after the overlay was built: the earliest time a withheld version comes of age. */
+  changesAt(): number | undefined;
 }
 
 /** Longest wait between retries of a failing first clone. */
@@ -42,6 +55,7 @@ export class GitMirror {
   readonly #options: GitMirrorOptions;
   readonly #listeners: ((refresh: GitRefresh) => void)[] = [];
   readonly #stop = new AbortController();
+  #republishTimer: NodeJS.Timeout | undefined;
   #loop: Promise<void> | undefined;
   #refreshing: Promise<boolean> | undefined;
   #ready = false;
@@ -94,7 +108,30 @@ export class GitMirror {
   /** Stops the loop, kills a running git fetch and waits for it to end. */
   async close(): Promise<void> {
     this.#stop.abort();
+    clearTimeout(this.#republishTimer);
     await this.#loop;
+  }
+
+  /**
+   * Rebuilds the served overlay without fetching: the policy changed, or a withheld version
+   * came of age. Shares the refresh's single flight (a refresh rebuilds the overlay as well).
+   */
+  republish(): Promise<boolean> {
+    this.#refreshing ??= this.#republishOnce().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #republishOnce(): Promise<boolean> {
+    if (!this.#ready) return false;
+    try {
+      await this.#switchOverlay();
+      return true;
+    } catch (err) {
+      this.#options.log.warn({ err }, 'could not rebuild the git index for the policy');
+      return false;
+    }
   }
 
   /** Fetches upstream and rebuilds the overlay now; resolves false (logged) when it failed. */
@@ -168,13 +205,26 @@ export class GitMirror {
 
   /** Builds the overlay on the fetched upstream HEAD and points the served ref at it. */
   async #switchOverlay(): Promise<{ served: string; changed: boolean }> {
-    const served = await buildOverlayCommit(this.gitDir, this.#publicUrl);
+    const filter = this.#options.filter?.();
+    const served = await buildOverlayCommit(this.gitDir, this.#publicUrl, filter?.filter);
+    this.#scheduleRepublish(filter?.changesAt());
     const current = await servedCommit(this.gitDir);
     if (served !== current) {
       // One atomic ref update: a client sees the old HEAD or the new one, never a mix.
       await runGit(this.gitDir, ['update-ref', SERVED_REF, served, ...(current ? [current] : [])]);
     }
     return { served, changed: served !== current };
+  }
+
+  /** Rebuilds the overlay when a withheld version comes of age (at most a day ahead, re-armed). */
+  #scheduleRepublish(at: number | undefined): void {
+    clearTimeout(this.#republishTimer);
+    if (at === undefined || this.#stop.signal.aborted) return;
+    const delay = Math.min(Math.max(0, at - Date.now()), 86_400_000);
+    this.#republishTimer = setTimeout(() => {
+      this.republish().catch(() => undefined);
+    }, delay);
+    this.#republishTimer.unref();
   }
 
   #announce(first: boolean, refresh: GitRefresh, changed: boolean): void {

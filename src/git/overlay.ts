@@ -1,10 +1,12 @@
 /**
  * @module
  * The one commit cargo-cacher adds on top of upstream's HEAD: the same tree with `config.json`
- * rewritten so `dl` points at this proxy (`api` stays upstream's). Built with plumbing only, so
+ * rewritten so `dl` points at this proxy (`api` stays upstream's), and, under a supply-chain
+ * policy, the withheld versions' lines left out of their index files. Built with plumbing only, so
  * no work tree, index file or user identity is involved.
  */
 import { DOWNLOAD_ROUTE_BASE, parseRegistryConfig } from '../registry/registry-config.ts';
+import { type FileFilter, filterTree } from './filtered-tree.ts';
 import { gitText, runGit } from './git-command.ts';
 
 /** The ref upstream's HEAD is fetched into. */
@@ -17,12 +19,18 @@ export const SERVED_REF = 'refs/heads/master';
  * dates are upstream's, so the same upstream state always gives the same commit id and clients
  * fetch nothing new after a restart.
  */
-export async function buildOverlayCommit(gitDir: string, publicUrl: string): Promise<string> {
+export async function buildOverlayCommit(
+  gitDir: string,
+  publicUrl: string,
+  filter?: FileFilter,
+): Promise<string> {
   const upstreamHead = await gitText(gitDir, ['rev-parse', '--verify', `${UPSTREAM_REF}^{commit}`]);
   const config = await readUpstreamConfig(gitDir);
   const served = `${JSON.stringify({ ...config, dl: publicUrl + DOWNLOAD_ROUTE_BASE }, null, 2)}\n`;
   const blob = await gitText(gitDir, ['hash-object', '-w', '--stdin'], { input: served });
-  const tree = await replaceRootEntry(gitDir, upstreamHead, 'config.json', blob);
+  // The supply-chain policy's view of the index files, when one is in force.
+  const base = filter ? await filterTree(gitDir, upstreamHead, filter) : upstreamHead;
+  const tree = await replaceRootEntry(gitDir, base, 'config.json', blob);
   const date = await gitText(gitDir, ['log', '-1', '--format=%ct', upstreamHead]);
   const dateEnv = { GIT_AUTHOR_DATE: `${date} +0000`, GIT_COMMITTER_DATE: `${date} +0000` };
   return gitText(
@@ -46,14 +54,14 @@ async function readUpstreamConfig(gitDir: string) {
   }
 }
 
-/** Writes a copy of the root tree of `commit` with one blob entry replaced. */
+/** Writes a copy of the root tree of `treeish` with one blob entry replaced. */
 async function replaceRootEntry(
   gitDir: string,
-  commit: string,
+  treeish: string,
   name: string,
   blob: string,
 ): Promise<string> {
-  const listing = (await runGit(gitDir, ['ls-tree', '-z', commit])).stdout.toString('utf8');
+  const listing = (await runGit(gitDir, ['ls-tree', '-z', treeish])).stdout.toString('utf8');
   const entries = listing
     .split('\0')
     .filter((entry) => entry !== '' && !entry.endsWith(`\t${name}`));

@@ -37,12 +37,19 @@ export async function changedIndexPaths(
     .filter((path) => path !== '' && path !== 'config.json' && !path.startsWith('.'));
 }
 
-/** Streams the contents of `paths` at `rev`, in order; missing paths are skipped. */
+/**
+ * Streams the contents of `paths` at `rev`, in order; missing paths are skipped. The blobs are
+ * asked for by id (one `ls-tree` first): `cat-file` resolving `rev:path` walks the trees for
+ * every file, four times slower (5.6 s against 1.4 s for 28,000 index files).
+ */
 export async function* readTreeFiles(
   gitDir: string,
   rev: string,
   paths: string[],
 ): AsyncIterable<TreeFile> {
+  const ids = await blobIds(gitDir, rev);
+  const specs = paths.map((path) => ids.get(path) ?? `${rev}:${path}`);
+  ids.clear();
   const child = spawnGit([`--git-dir=${gitDir}`, 'cat-file', '--batch']);
   const stdin = child.stdin as NonNullable<typeof child.stdin>;
   const stdout = child.stdout as NonNullable<typeof child.stdout>;
@@ -50,18 +57,28 @@ export async function* readTreeFiles(
   // When the reader stops early the child is killed, and writing fails with EPIPE: expected,
   // not an unhandled error. A failure while reading to the end still surfaces below.
   stdin.on('error', () => undefined);
-  const writing = writeRequests(stdin, rev, paths);
+  const writing = writeRequests(stdin, specs);
   writing.catch(() => undefined);
-  let buffer: Buffer = Buffer.alloc(0);
+  // Chunks are joined only once the next answer is whole: joining on every chunk copied a large
+  // index file over and over (92 MB of index files took 6.6 s).
+  let chunks: Buffer[] = [];
+  let length = 0;
+  let needed = 1;
   let index = 0;
   try {
     for await (const chunk of stdout) {
-      buffer = buffer.length === 0 ? (chunk as Buffer) : Buffer.concat([buffer, chunk as Buffer]);
+      chunks.push(chunk as Buffer);
+      length += (chunk as Buffer).length;
+      if (length < needed) continue;
+      let buffer = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
       for (let parsed = parseOne(buffer); parsed; parsed = parseOne(buffer)) {
         buffer = buffer.subarray(parsed.consumed);
         const path = paths[index++] as string;
         if (parsed.body) yield { path, body: parsed.body };
       }
+      chunks = buffer.length > 0 ? [buffer] : [];
+      length = buffer.length;
+      needed = bytesNeeded(buffer);
     }
     await writing;
   } finally {
@@ -69,15 +86,34 @@ export async function* readTreeFiles(
   }
 }
 
-async function writeRequests(
-  stdin: NodeJS.WritableStream,
-  rev: string,
-  paths: string[],
-): Promise<void> {
-  for (const path of paths) {
-    if (!stdin.write(`${rev}:${path}\n`)) await once(stdin, 'drain');
+async function writeRequests(stdin: NodeJS.WritableStream, specs: string[]): Promise<void> {
+  for (const spec of specs) {
+    if (!stdin.write(`${spec}\n`)) await once(stdin, 'drain');
   }
   stdin.end();
+}
+
+/** Path → blob id of every file of `rev`'s tree. */
+async function blobIds(gitDir: string, rev: string): Promise<Map<string, string>> {
+  const { stdout } = await runGit(gitDir, ['ls-tree', '-r', '-z', '--full-tree', rev]);
+  const ids = new Map<string, string>();
+  for (const entry of stdout.toString('utf8').split('\0')) {
+    // `<mode> blob <id>\t<path>` (ids of SHA-1 or SHA-256 repositories alike)
+    const tab = entry.indexOf('\t');
+    const [, type, id] = entry.slice(0, tab).split(' ');
+    if (tab < 0 || type !== 'blob' || id === undefined) continue;
+    ids.set(entry.slice(tab + 1), id);
+  }
+  return ids;
+}
+
+/** How many bytes the next answer needs in all (one more than held, while its header is partial). */
+function bytesNeeded(buffer: Buffer): number {
+  const newline = buffer.indexOf(0x0a);
+  if (newline < 0) return buffer.length + 1;
+  const header = buffer.subarray(0, newline).toString('utf8');
+  if (header.endsWith(' missing') || header.endsWith(' ambiguous')) return newline + 1;
+  return newline + 1 + Number(header.split(' ')[2]) + 1;
 }
 
 /**

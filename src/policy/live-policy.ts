@@ -24,6 +24,7 @@ export class LivePolicy {
   #policy: Policy;
   #generation = 0;
   #watched: string[] = [];
+  readonly #listeners: (() => void)[] = [];
 
   private constructor(settings: Readonly<PolicySettings>, log: AppLogger, policy: Policy) {
     this.settings = settings;
@@ -55,6 +56,11 @@ export class LivePolicy {
     return this.settings.minPublishAgeMs === undefined && this.settings.denyFile === undefined;
   }
 
+  /** Calls `listener` after every reload that took (the git index is rebuilt then). */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
+  }
+
   /** Starts watching the files. */
   start(): void {
     for (const file of [this.settings.denyFile, this.settings.allowYoungFile]) {
@@ -71,6 +77,7 @@ export class LivePolicy {
     try {
       this.#policy = await readPolicy(this.settings);
       this.#generation += 1;
+      for (const listener of this.#listeners) listener();
       this.#log.notice(
         { deny: this.#policy.deny.length, allowYoung: this.#policy.allowYoung.length },
         'policy files reloaded',

@@ -104,6 +104,7 @@ function findRule<Rule extends ListRule>(
 export function filterIndexFile(body: Buffer, policy: Policy, now: number): FilteredIndex {
   const withheld: WithheldVersion[] = [];
   if (isEmptyPolicy(policy)) return { body, withheld, changesAt: undefined };
+  if (!mayWithhold(body, policy, now)) return { body, withheld, changesAt: undefined };
   const policyFor = narrowedByName(policy);
   const kept: Buffer[] = [];
   let keptFrom = 0;
@@ -210,4 +211,45 @@ export function decideVersion(
     return decide(policy, { name: entry.name, version, yanked: entry.yanked, pubtime }, now);
   }
   return undefined;
+}
+
+/**
+ * A quick look at a whole file before any line is parsed: false when no line can be withheld,
+ * which is nearly every file (the served git index filters every file at every refresh). A
+ * line can be withheld when a deny rule names its crate, or when its `pubtime` is not older than
+ * the cooldown: crates.io writes UTC times (`…Z`), which sort as text, so a `pubtime` is compared
+ * with the cutoff as a string; any other form counts as possibly young.
+ */
+function mayWithhold(body: Buffer, policy: Policy, now: number): boolean {
+  const text = body.toString('latin1');
+  if (policy.deny.length > 0 && deniedNames(policy).test(text)) return true;
+  const cooldown = cooldownOf(policy);
+  if (cooldown === undefined) return false;
+  const cutoff = new Date(now - cooldown).toISOString();
+  for (let at = text.indexOf(PUBTIME_KEY); at !== -1; at = text.indexOf(PUBTIME_KEY, at + 1)) {
+    // Any other spelling (spaces, a non-string value) is left to the full parse.
+    if (!text.startsWith(PUBTIME_VALUE, at)) return true;
+    const start = at + PUBTIME_VALUE.length;
+    const value = text.slice(start, text.indexOf('"', start));
+    if (!UTC_TIME.test(value) || value >= cutoff.slice(0, value.length)) return true;
+  }
+  return false;
+}
+
+const PUBTIME_VALUE = '"pubtime":"';
+/** crates.io's form: `2026-11-20T11:00:00Z`, maybe with fractional seconds. */
+const UTC_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/;
+
+/** The names of the deny rules as one pattern over a file's `"name":"…"` keys, per policy. */
+const denyPatterns = new WeakMap<Policy, RegExp>();
+function deniedNames(policy: Policy): RegExp {
+  let pattern = denyPatterns.get(policy);
+  if (!pattern) {
+    const names = [...new Set(policy.deny.map((rule) => rule.name))].map((name) =>
+      name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+    );
+    pattern = new RegExp(`"name"\\s*:\\s*"(?:${names.join('|')})"`, 'i');
+    denyPatterns.set(policy, pattern);
+  }
+  return pattern;
 }

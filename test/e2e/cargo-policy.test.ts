@@ -193,3 +193,51 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     assert.match(metrics, /cargo_cacher_policy_purged_total\{reason="removed"\} 2\b/);
   });
 });
+
+describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
+  async function gitProxy(t: TestContext, policy: Record<string, unknown>, clock = { ms: NOW }) {
+    const { upstream, dir } = await world(t);
+    const bare = await upstream.enableGit(join(dir, 'upstream'));
+    const proxy = await startProxy({
+      upstream,
+      gitUrl: bare,
+      settings: { indexTtlMs: 0, policy },
+      now: () => clock.ms,
+    });
+    t.after(() => proxy.close());
+    const mirror = proxy.deps.git;
+    assert.ok(mirror, 'the proxy serves git');
+    await waitFor(() => mirror.ready, 20_000, 'the first clone of the git index');
+    return { upstream, dir, proxy, mirror, clock };
+  }
+
+  async function resolveOverGit(t: TestContext, proxy: RunningProxy, deps: Record<string, string>) {
+    const box = await makeCargoSandbox({ registry: proxy.gitRegistry, deps });
+    t.after(() => box.remove());
+    await box.cargo(['generate-lockfile']);
+    return versionOf(await lockedPackages(box), 'pol-a');
+  }
+
+  test('the served git index leaves young versions out until they come of age', async (t) => {
+    const { proxy, mirror, clock } = await gitProxy(t, { minPublishAgeMs: 3 * DAY });
+    assert.equal(await resolveOverGit(t, proxy, { 'pol-a': '1' }), '1.0.0');
+    clock.ms += 3 * DAY;
+    assert.ok(await mirror.republish());
+    assert.equal(await resolveOverGit(t, proxy, { 'pol-a': '1' }), '1.1.0');
+  });
+
+  test('a deny-file edit rebuilds the served git index', async (t) => {
+    const dir = await makeTempDir('policy-git-deny');
+    t.after(() => removeTempDir(dir));
+    const deny = join(dir, 'deny');
+    await writeFile(deny, '');
+    const { proxy } = await gitProxy(t, { denyFile: deny });
+    assert.equal(await resolveOverGit(t, proxy, { 'pol-a': '1' }), '1.1.0');
+    await writeFile(deny, 'pol-a@1.1.0\n');
+    await waitFor(
+      async () => (await resolveOverGit(t, proxy, { 'pol-a': '1' })) === '1.0.0',
+      20_000,
+      'the git index served without pol-a 1.1.0',
+    );
+  });
+});
