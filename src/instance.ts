@@ -20,6 +20,7 @@ import { trackChanges } from './cache/tracked-store.ts';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
 import { GitMirror, type GitMirrorOptions } from './git/git-mirror.ts';
+import { removedVersions } from './git/tree-reader.ts';
 import { JobRegistry } from './jobs/job.ts';
 import { Maintenance } from './jobs/maintenance.ts';
 import { FullMirror } from './jobs/mirror.ts';
@@ -126,6 +127,7 @@ export async function startInstance(
     ...(git && { git }),
   });
   policy.start();
+  if (git && deps.removals) purgeOnGitRefresh(git, deps.removals, log);
   const connections = new ConnectionGuard(resolveClientLimits(config.clientLimits), log);
   stats.connect({
     jobs: deps.jobs,
@@ -319,6 +321,23 @@ function startJobs(
   });
   fullMirror.follow();
   return fullMirror;
+}
+
+/**
+ * Versions a git refresh shows removed upstream (a line gone, or a whole file deleted) are
+ * purged like those a sparse revalidation shows.
+ */
+function purgeOnGitRefresh(git: GitMirror, removals: RemovalPurger, log: AppLogger): void {
+  git.onRefresh((refresh) => {
+    const from = refresh.previousUpstream;
+    if (from === undefined) return;
+    void removedVersions(git.gitDir, from, refresh.upstream).then(
+      (removed) => {
+        for (const [name, versions] of removed) removals.removed(name, versions);
+      },
+      (err: unknown) => log.warn({ err }, 'could not list the versions a git refresh removed'),
+    );
+  });
 }
 
 /** The git index mirror, unless `--no-git`. It lives under the storage root. */

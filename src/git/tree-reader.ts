@@ -5,6 +5,8 @@
  * hundred thousand files) never needs a process per file.
  */
 import { once } from 'node:events';
+import { crateNameFromIndexPath } from '../registry/crate-name.ts';
+import { parseIndexFile } from '../registry/index-entry.ts';
 import { gitText, killGitGroup, runGit, spawnGit } from './git-command.ts';
 
 /** One file of the index tree. */
@@ -23,6 +25,43 @@ export async function listIndexPaths(gitDir: string, rev: string): Promise<strin
       (path) =>
         path !== '' && path !== 'config.json' && !path.split('/').some((p) => p.startsWith('.')),
     );
+}
+
+/**
+ * Versions a refresh took away: for each index file modified between two commits, the versions
+ * the old file listed and the new one does not; for each deleted file, `'all'`. Crate names as
+ * their index paths spell them (lowercase).
+ */
+export async function removedVersions(
+  gitDir: string,
+  from: string,
+  to: string,
+): Promise<Map<string, readonly string[] | 'all'>> {
+  const removed = new Map<string, readonly string[] | 'all'>();
+  const diff = await gitText(gitDir, ['diff', '--name-status', '--no-renames', '-z', from, to]);
+  const fields = diff.split('\0');
+  const modified: string[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const [status, path] = [fields[i], fields[i + 1] as string];
+    const name = crateNameFromIndexPath(path);
+    if (name === undefined) continue;
+    if (status === 'D') removed.set(name, 'all');
+    if (status === 'M') modified.push(path);
+  }
+  if (modified.length === 0) return removed;
+  const before = new Map<string, Buffer>();
+  for await (const file of readTreeFiles(gitDir, from, modified)) before.set(file.path, file.body);
+  for await (const file of readTreeFiles(gitDir, to, modified)) {
+    const old = before.get(file.path);
+    const name = crateNameFromIndexPath(file.path);
+    if (!old || name === undefined) continue;
+    const kept = new Set(parseIndexFile(file.body).map((entry) => entry.version));
+    const gone = parseIndexFile(old)
+      .map((entry) => entry.version)
+      .filter((version) => !kept.has(version));
+    if (gone.length > 0) removed.set(name, gone);
+  }
+  return removed;
 }
 
 /** Index files changed between two commits (added or modified; deletions left out). */

@@ -240,4 +240,26 @@ describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
       'the git index served without pol-a 1.1.0',
     );
   });
+
+  test('a git refresh that shows a version removed purges its cached crate', async (t) => {
+    const { upstream, proxy, mirror } = await gitProxy(t, {});
+    for (const version of ['1.0.0', '1.1.0']) {
+      const url = `${proxy.url}/api/v1/crates/pol-a/${version}/download`;
+      assert.equal((await httpGet(url)).status, 200);
+    }
+    await upstream.remove('pol-a', '1.1.0');
+    assert.ok(await mirror.refresh());
+    await waitFor(
+      () => proxy.instance.catalogue.heldVersions('pol-a').join() === '1.0.0',
+      10_000,
+      'pol-a 1.1.0 to be purged',
+    );
+    await upstream.remove('pol-a', '1.0.0');
+    assert.ok(await mirror.refresh());
+    await waitFor(
+      () => proxy.instance.catalogue.heldVersions('pol-a').length === 0,
+      10_000,
+      'every version of pol-a to be purged once its file is deleted',
+    );
+  });
 });

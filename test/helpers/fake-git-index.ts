@@ -4,7 +4,7 @@
  * bare repo tests can clone or fetch from, including crates.io's periodic history squash.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -54,10 +54,15 @@ export class FakeGitIndex {
   }
 
   /** Writes `files`, commits them (even when nothing changed) and pushes master. */
-  async commit(files: Map<string, Buffer>, message: string): Promise<void> {
+  async commit(files: Map<string, Buffer | undefined>, message: string): Promise<void> {
     await this.#enqueue(async () => {
       for (const [path, body] of files) {
         const target = join(this.#workPath, path);
+        // No body: the file is deleted (its crate's last version removed).
+        if (body === undefined) {
+          await rm(target, { force: true });
+          continue;
+        }
         await mkdir(dirname(target), { recursive: true });
         await writeFile(target, body);
       }

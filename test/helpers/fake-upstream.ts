@@ -225,9 +225,9 @@ export class FakeUpstream {
   }
 
   async #commit(indexPath: string, message: string): Promise<void> {
+    if (this.#git === undefined) return;
     const file = this.#registry.indexFile(indexPath);
-    if (this.#git === undefined || file === undefined) return;
-    await this.#git.commit(new Map([[indexPath, file.body]]), message);
+    await this.#git.commit(new Map([[indexPath, file?.body]]), message);
   }
 
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
