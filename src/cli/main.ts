@@ -238,6 +238,13 @@ function buildPrefetchCommand() {
       parseUrlListFlag,
     )
     .option('-t, --threads <n>', 'concurrent downloads', parsePositiveInt, DEFAULTS.threads)
+    .option(
+      '--min-publish-age <duration>',
+      'do not fetch versions published more recently than this',
+      parseDurationFlag,
+    )
+    .option('--allow-young <file>', 'versions exempt from --min-publish-age')
+    .option('--deny <file>', 'crates and versions never fetched: exit 1 when a lock names one')
     .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
     .action(async (paths, options) => {
       await prefetchCommand(paths, options);

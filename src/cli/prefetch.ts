@@ -9,6 +9,7 @@ import { buildConfig } from '../config.ts';
 import { createServices, openStorage } from '../instance.ts';
 import { readPrefetchPaths } from '../jobs/prefetch-input.ts';
 import { createLogger, levelForVerbosity } from '../logger.ts';
+import { LivePolicy } from '../policy/live-policy.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
 import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
@@ -18,6 +19,9 @@ export interface PrefetchOptions extends StorageFlags {
   sparse?: string | undefined;
   upstream?: string | undefined;
   threads: number;
+  minPublishAge?: number | undefined;
+  allowYoung?: string | undefined;
+  deny?: string | undefined;
   debug: number | true;
 }
 
@@ -29,14 +33,21 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
     sparseUpstream: options.sparse,
     crateUpstream: options.upstream,
     threads: options.threads,
+    policy: {
+      minPublishAgeMs: options.minPublishAge,
+      denyFile: options.deny,
+      allowYoungFile: options.allowYoung,
+    },
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
   });
   const log = createLogger({ level: config.logLevel, format: 'json' });
   const request = await readPrefetchPaths(paths);
+  // The same supply-chain policy as a server: a withheld version is reported, never stored.
+  const policy = await LivePolicy.load(config.policy, log);
   const storage = await openStorage(config, log);
   const http = createHttpClient(config.timeouts);
   try {
-    const { prefetcher } = createServices({ config, log, storage, http });
+    const { prefetcher, removals } = createServices({ config, log, storage, http, policy });
     const tty = process.stderr.isTTY === true;
     const job = await prefetcher.run(request, `prefetch of ${request.files.join(', ')}`, { tty });
     const failed = job.report.filter((entry) => entry.status === 'failed');
@@ -44,6 +55,8 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
       process.stderr.write(`failed: ${entry.name} ${entry.version}: ${entry.reason}\n`);
     }
     process.exitCode = failed.length === 0 ? 0 : 1;
+    // Versions a revalidation showed removed upstream are purged before the storage closes.
+    await removals?.idle();
   } finally {
     await http.close();
     await storage.close();

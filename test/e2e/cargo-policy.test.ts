@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { crateKey } from '../../src/registry/crate-id.ts';
 import { lockedPackages, makeCargoSandbox } from '../helpers/cargo-sandbox.ts';
+import { runCliCommand } from '../helpers/cli-process.ts';
 import { type FakeUpstream, startFakeUpstream } from '../helpers/fake-upstream.ts';
 import { httpGet } from '../helpers/http-get.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
@@ -163,6 +164,32 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
       proxy.instance.catalogue.has(crateKey({ name: 'pol-a', version: '1.1.0' })),
       false,
     );
+  });
+
+  test('cargo-cacher prefetch exits 1 and names a denied version of a lock file', async (t) => {
+    const { upstream, dir } = await world(t);
+    const deny = join(dir, 'deny');
+    await writeFile(deny, 'pol-a@1.1.0\n');
+    const list = join(dir, 'list');
+    await writeFile(list, 'pol-a=1.1.0\npol-a=1.0.0\n');
+    const storage = join(dir, 'store');
+    const run = await runCliCommand([
+      'prefetch',
+      list,
+      '-i',
+      storage,
+      '-s',
+      upstream.indexUrl,
+      '--deny',
+      deny,
+    ]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stderr,
+      /failed: pol-a 1\.1\.0: pol-a@1\.1\.0 is denied by this cache's supply-chain policy/,
+    );
+    assert.doesNotMatch(run.stderr, /failed: pol-a 1\.0\.0/);
+    assert.equal(upstream.count('/dl/pol-a/1.1.0'), 0);
   });
 
   test('an upstream removal stops the cached crate from being served after the next revalidation', async (t) => {
