@@ -144,7 +144,7 @@ export async function startInstance(
   const { port } = app.server.address() as { port: number };
   const scheme = tls ? 'https' : 'http';
   const url = `${scheme}://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
-  const fullMirror = startJobs(config, deps, log, prefetch);
+  const fullMirror = startJobs(config, deps, log, prefetch, now);
   await git?.start(config.publicUrl ?? `${scheme}://localhost:${port}`);
   if (fullMirror && git?.ready) fullMirror.requestFullPass();
   maintenance.start();
@@ -308,6 +308,7 @@ function startJobs(
   deps: AppDeps,
   log: AppLogger,
   prefetch: PrefetchRequest | undefined,
+  now: () => number,
 ): FullMirror | undefined {
   if (prefetch) deps.prefetcher.start(prefetch, `prefetch of ${prefetch.files.join(', ')}`);
   if (!config.all || !deps.git) return undefined;
@@ -318,6 +319,8 @@ function startJobs(
     threads: config.threads,
     skipYanked: config.skipYanked,
     log,
+    ...(deps.policy && { policy: deps.policy }),
+    now,
   });
   fullMirror.follow();
   return fullMirror;

@@ -199,10 +199,12 @@ export class CrateCache {
   async fetch(
     id: CrateId,
     known?: CrateVersion,
+    options: { policyChecked?: boolean } = {},
   ): Promise<{ checksum: string; upstreamBytes: number }> {
-    // Jobs respect the policy too: a withheld version is not stored (the job reports why).
+    // Jobs respect the policy too: a withheld version is not stored (the job reports why). The
+    // mirror decides from the index file it read itself (`policyChecked`).
     const policy = this.#deps.policy;
-    if (policy && !policy.inactive) await this.#checkPolicy(id, policy);
+    if (policy && !policy.inactive && !options.policyChecked) await this.#checkPolicy(id, policy);
     return this.#flights.run(crateLabel(id), () => this.#fetch(id, known));
   }
 

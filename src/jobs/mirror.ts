@@ -8,7 +8,9 @@ import type { CrateCache } from '../cache/crate-cache.ts';
 import type { GitMirror, GitRefresh } from '../git/git-mirror.ts';
 import { changedIndexPaths, listIndexPaths, readTreeFiles } from '../git/tree-reader.ts';
 import type { AppLogger } from '../logger.ts';
+import type { LivePolicy } from '../policy/live-policy.ts';
 import { type CrateVersion, parseIndexFile } from '../registry/index-entry.ts';
+import { filterIndexFile, type WithheldVersion } from '../registry/policy.ts';
 import type { Job, JobRegistry, PackageReport } from './job.ts';
 import { reportProgress } from './progress.ts';
 import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
@@ -24,20 +26,31 @@ export interface FullMirrorDeps {
   log: AppLogger;
   retry?: RetryPolicy;
   tty?: boolean;
+  /** The supply-chain policy: withheld versions are skipped, young ones taken once of age. */
+  policy?: LivePolicy;
+  now?: () => number;
 }
 
 /** Work waiting for the running pass to end. */
 interface PendingWork {
   full: boolean;
   ranges: { from: string; to: string }[];
+  /** Index files to look at again: their young versions have come of age. */
+  paths: string[];
 }
+
+/** A version the policy withholds, as the mirror meets it. */
+type Withheld = WithheldVersion['decision'];
 
 /** Runs mirror passes one at a time. */
 export class FullMirror {
   readonly #deps: FullMirrorDeps;
   readonly #stop = new AbortController();
-  #pending: PendingWork = { full: false, ranges: [] };
+  #pending: PendingWork = { full: false, ranges: [], paths: [] };
   #draining: Promise<void> | undefined;
+  /** Index path → when its earliest young version comes of age. */
+  readonly #waiting = new Map<string, number>();
+  #wakeUp: NodeJS.Timeout | undefined;
 
   constructor(deps: FullMirrorDeps) {
     this.#deps = deps;
@@ -65,6 +78,7 @@ export class FullMirror {
 
   async close(): Promise<void> {
     this.#stop.abort();
+    clearTimeout(this.#wakeUp);
     await this.idle();
   }
 
@@ -83,15 +97,38 @@ export class FullMirror {
   }
 
   async #drainLoop(): Promise<void> {
-    while (!this.#stop.signal.aborted && (this.#pending.full || this.#pending.ranges.length > 0)) {
+    while (!this.#stop.signal.aborted && hasWork(this.#pending)) {
       const work = this.#pending;
-      this.#pending = { full: false, ranges: [] };
+      this.#pending = { full: false, ranges: [], paths: [] };
       try {
         await this.#runPass(work);
       } catch (err) {
         this.#deps.log.error({ err }, 'mirror pass failed');
       }
     }
+    this.#scheduleWaiting();
+  }
+
+  /** Queues the files of young versions for a pass once the first of them has come of age. */
+  #scheduleWaiting(): void {
+    clearTimeout(this.#wakeUp);
+    if (this.#waiting.size === 0 || this.#stop.signal.aborted) return;
+    const first = Math.min(...this.#waiting.values());
+    const delay = Math.min(Math.max(0, first - (this.#deps.now ?? Date.now)()), 86_400_000);
+    this.#wakeUp = setTimeout(() => this.takeAged(), delay);
+    this.#wakeUp.unref();
+  }
+
+  /** Queues a pass over the files whose young versions have come of age by now. */
+  takeAged(): void {
+    const now = (this.#deps.now ?? Date.now)();
+    for (const [path, at] of this.#waiting) {
+      if (at > now) continue;
+      this.#waiting.delete(path);
+      this.#pending.paths.push(path);
+    }
+    if (this.#pending.paths.length > 0) this.#drain();
+    else this.#scheduleWaiting();
   }
 
   /** Runs one pass and returns its job. */
@@ -100,7 +137,7 @@ export class FullMirror {
     const rev = git.status().upstreamHead as string;
     const paths = work.full
       ? await listIndexPaths(git.gitDir, rev)
-      : await this.#changedPaths(work);
+      : [...new Set([...(await this.#changedPaths(work)), ...work.paths])];
     const job = jobs.create(
       'mirror',
       work.full ? 'full mirror' : `incremental mirror (${paths.length} crates)`,
@@ -130,26 +167,48 @@ export class FullMirror {
     return [...paths];
   }
 
-  async *#versions(rev: string, paths: string[], job: Job): AsyncIterable<CrateVersion> {
+  async *#versions(
+    rev: string,
+    paths: string[],
+    job: Job,
+  ): AsyncIterable<CrateVersion & { withheld?: Withheld }> {
     for await (const file of readTreeFiles(this.#deps.git.gitDir, rev, paths)) {
       const versions = parseIndexFile(file.body);
       const wanted = this.#deps.skipYanked ? versions.filter((v) => !v.yanked) : versions;
+      const withheld = this.#withheldIn(file.path, file.body);
       job.expect(wanted.length);
-      yield* wanted;
+      for (const version of wanted) {
+        const decision = withheld.get(version.version);
+        yield decision ? { ...version, withheld: decision } : version;
+      }
     }
   }
 
-  async #mirrorOne(job: Job, version: CrateVersion): Promise<void> {
+  /** The versions of a file the policy withholds; young ones are noted to be taken later. */
+  #withheldIn(path: string, body: Buffer): Map<string, Withheld> {
+    const { policy } = this.#deps;
+    if (!policy || policy.inactive) return new Map();
+    const now = (this.#deps.now ?? Date.now)();
+    const filtered = filterIndexFile(body, policy.current(), now);
+    if (filtered.changesAt !== undefined) {
+      this.#waiting.set(path, Math.min(this.#waiting.get(path) ?? Infinity, filtered.changesAt));
+    }
+    return new Map(filtered.withheld.map((entry) => [entry.version, entry.decision]));
+  }
+
+  async #mirrorOne(job: Job, version: CrateVersion & { withheld?: Withheld }): Promise<void> {
     job.record(await this.#fetchVersion(version));
   }
 
-  async #fetchVersion(entry: CrateVersion): Promise<PackageReport> {
+  async #fetchVersion(entry: CrateVersion & { withheld?: Withheld }): Promise<PackageReport> {
     const id = { name: entry.name, version: entry.version };
+    if (entry.withheld)
+      return { ...id, status: 'skipped', reason: describeWithheld(entry.withheld) };
     try {
       if (await this.#deps.crates.has(id)) return { ...id, status: 'cached' };
       const retry = this.#deps.retry ?? DEFAULT_RETRY;
       const fetched = await withRetry(
-        () => this.#deps.crates.fetch(id, entry),
+        () => this.#deps.crates.fetch(id, entry, { policyChecked: true }),
         retry,
         this.#stop.signal,
       );
@@ -158,4 +217,14 @@ export class FullMirror {
       return { ...id, status: 'failed', reason: (err as Error).message };
     }
   }
+}
+
+function hasWork(work: PendingWork): boolean {
+  return work.full || work.ranges.length > 0 || work.paths.length > 0;
+}
+
+/** Why a version was skipped: denied, or waiting for its cooldown. */
+function describeWithheld(decision: Withheld): string {
+  if (decision.kind === 'denied') return `denied by the supply-chain policy ("${decision.rule}")`;
+  return `waiting: published ${new Date(decision.pubtime).toISOString()}, taken from ${new Date(decision.availableAt).toISOString()}`;
 }

@@ -289,4 +289,43 @@ describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
       'every version of pol-a to be purged once its file is deleted',
     );
   });
+
+  test('the full mirror skips denied and young versions, and takes a young one once of age', async (t) => {
+    const dir = await makeTempDir('policy-mirror');
+    t.after(() => removeTempDir(dir));
+    const deny = join(dir, 'deny');
+    await writeFile(deny, 'pol-old\n');
+    const { upstream, dir: upstreamDir } = await world(t);
+    const bare = await upstream.enableGit(join(upstreamDir, 'upstream'));
+    const clock = { ms: NOW };
+    const proxy = await startProxy({
+      upstream,
+      gitUrl: bare,
+      settings: { all: true, policy: { minPublishAgeMs: 3 * DAY, denyFile: deny } },
+      now: () => clock.ms,
+    });
+    t.after(() => proxy.close());
+    const mirror = proxy.instance.fullMirror;
+    assert.ok(mirror);
+    await waitFor(
+      () => proxy.instance.deps.jobs.list().some((job) => job.state === 'done'),
+      20_000,
+      'the first mirror pass',
+    );
+    await mirror.idle();
+    const [job] = proxy.instance.deps.jobs.list();
+    const report = proxy.instance.deps.jobs.get(job?.id as string)?.report ?? [];
+    const statusOf = (name: string, version: string) =>
+      report.find((entry) => entry.name === name && entry.version === version);
+    assert.equal(statusOf('pol-a', '1.0.0')?.status, 'fetched');
+    assert.equal(statusOf('pol-a', '1.1.0')?.status, 'skipped');
+    assert.match(statusOf('pol-a', '1.1.0')?.reason ?? '', /^waiting: /);
+    assert.equal(statusOf('pol-old', '0.1.0')?.status, 'skipped');
+    assert.match(statusOf('pol-old', '0.1.0')?.reason ?? '', /denied/);
+    assert.deepEqual(proxy.instance.catalogue.heldVersions('pol-old'), []);
+    clock.ms += 3 * DAY;
+    mirror.takeAged();
+    await mirror.idle();
+    assert.deepEqual(proxy.instance.catalogue.heldVersions('pol-a').sort(), ['1.0.0', '1.1.0']);
+  });
 });
