@@ -276,7 +276,12 @@ export class CrateCache {
     const decision = decideVersion(lookup.file.body, id.version, policy.current(), now);
     if (!decision || decision.kind === 'serve') return;
     const label = crateLabel(id);
-    this.#deps.onPolicyEvent?.({ kind: 'blocked', reason: decision.kind, crate: label });
+    this.#deps.onPolicyEvent?.({
+      kind: 'blocked',
+      reason: decision.kind,
+      crate: label,
+      ...(decision.kind === 'young' && { availableAt: decision.availableAt }),
+    });
     if (decision.kind === 'denied') {
       throw Errors.CARGO_CACHER_POLICY(
         `${label} is denied by this cache's supply-chain policy (rule "${decision.rule}")`,

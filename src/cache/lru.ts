@@ -46,4 +46,9 @@ export class LruMap<K, V> {
   get size(): number {
     return this.#entries.size;
   }
+
+  /** The values, oldest first (without refreshing them). */
+  *values(): IterableIterator<V> {
+    for (const entry of this.#entries.values()) yield entry.value;
+  }
 }

@@ -72,7 +72,12 @@ export function observeWithheld(log: AppLogger, observer?: PolicyObserver): With
   const logged = new LruMap<string, true>(50_000);
   return ({ name, version, decision }) => {
     const crate = `${name.toLowerCase()}@${version}`;
-    observer?.({ kind: 'withheld', reason: decision.kind, crate });
+    observer?.({
+      kind: 'withheld',
+      reason: decision.kind,
+      crate,
+      ...(decision.kind === 'young' && { availableAt: decision.availableAt }),
+    });
     const key = `${crate}:${decision.kind}`;
     if (logged.get(key)) return;
     logged.set(key, true);

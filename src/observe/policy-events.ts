@@ -7,7 +7,13 @@
 
 /** One decision of the policy. */
 export type PolicyEvent =
-  | { kind: 'withheld' | 'blocked'; reason: 'young' | 'denied'; crate: string }
+  | {
+      kind: 'withheld' | 'blocked';
+      reason: 'young' | 'denied';
+      crate: string;
+      /** For young versions: when it comes of age (ms). */
+      availableAt?: number;
+    }
   | { kind: 'purged'; reason: 'removed'; crate: string };
 
 /** Told about every decision (the statistics subscribe). */

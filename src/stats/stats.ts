@@ -15,6 +15,7 @@ import type { CacheSize } from './cache-size.ts';
 import { openStatsDb, type StatsDb, statsPath } from './db.ts';
 import type { JobsSource } from './jobs-source.ts';
 import { Metrics } from './metrics.ts';
+import { PolicyLog } from './policy-log.ts';
 import { StatsRecorder } from './recorder.ts';
 import {
   buildSummary,
@@ -87,6 +88,7 @@ export function createStats(options: StatsOptions): Stats {
     now,
   });
   const live: LiveSources = {};
+  const policyLog = new PolicyLog(now);
   const cacheSize = async () => options.cacheSize?.();
   const metrics = new Metrics({
     cacheSize,
@@ -122,7 +124,10 @@ export function createStats(options: StatsOptions): Stats {
       if (!closed) recordSweep(db, report, now());
       metrics.observeSweep(report);
     },
-    observePolicy: (event) => metrics.observePolicy(event),
+    observePolicy: (event) => {
+      metrics.observePolicy(event);
+      policyLog.observe(event);
+    },
     observeVerify(report) {
       if (!closed) recordVerify(db, report, now());
       metrics.observeVerify(report);
@@ -133,7 +138,14 @@ export function createStats(options: StatsOptions): Stats {
     async summary(summaryOptions = {}) {
       if (!closed) recorder.flush();
       return buildSummary(
-        { db, cacheSize, ...live, ...(options.offline && { offline: true }), now },
+        {
+          db,
+          cacheSize,
+          ...live,
+          ...(options.offline && { offline: true }),
+          now,
+          policy: () => policyLog.figures(),
+        },
         summaryOptions,
       );
     },

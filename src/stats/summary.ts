@@ -8,6 +8,7 @@ import { VERSION } from '../version.ts';
 import type { CacheSize } from './cache-size.ts';
 import type { StatsDb } from './db.ts';
 import type { JobsSource } from './jobs-source.ts';
+import type { PolicyFigures } from './policy-log.ts';
 import {
   countOf,
   type Health,
@@ -29,6 +30,13 @@ import {
 import type { RequestSums } from './rows.ts';
 import { readUpkeep, type UpkeepFigures } from './upkeep.ts';
 
+const NO_POLICY_FIGURES: PolicyFigures = {
+  withheld: [],
+  blocked: [],
+  purged: [],
+  totals: { withheld: 0, blocked: 0, purged: 0 },
+};
+
 /** The git mirror's state, as `GitMirror.status()` reports it. */
 export interface GitStatusSource {
   status(): { ready: boolean; upstream: string; lastSuccessAt?: number; lastError?: string };
@@ -43,6 +51,8 @@ export interface SummarySources {
   inFlight?: () => { index: number; crates: number };
   offline?: boolean;
   now?: () => number;
+  /** The supply-chain policy's recent decisions (a running server only). */
+  policy?: () => PolicyFigures;
 }
 
 /** What the caller asks for. */
@@ -97,6 +107,8 @@ export interface StatsSummary {
   jobs: JobFigures[];
   /** Expiration and integrity totals. */
   upkeep: UpkeepFigures;
+  /** The supply-chain policy's recent decisions; empty lists from the command line. */
+  policy: PolicyFigures;
 }
 
 interface AreaFigures {
@@ -172,6 +184,7 @@ export async function buildSummary(
     inFlight: sources.inFlight?.() ?? { index: 0, crates: 0 },
     jobs: jobFigures(sources.jobs),
     upkeep: readUpkeep(db),
+    policy: sources.policy?.() ?? NO_POLICY_FIGURES,
   };
 }
 

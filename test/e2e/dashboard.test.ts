@@ -159,6 +159,45 @@ describe('dashboard in a real browser', { concurrency: false }, () => {
   });
 });
 
+describe('dashboard: the Policy panel', () => {
+  test('lists a withheld young version with when it is served, and the refused download', async (t) => {
+    if (!chromiumAvailable(t)) return;
+    const published = new Date(Date.now() - 3_600_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const young = await startFakeUpstream({
+      crates: [
+        { name: 'young-crate', version: '1.0.0' },
+        { name: 'young-crate', version: '1.1.0', pubtime: published },
+      ],
+    });
+    t.after(() => young.close());
+    const proxy = await startProxy({
+      upstream: young,
+      settings: { policy: { minPublishAgeMs: 3 * 86_400_000 } },
+    });
+    t.after(() => proxy.close());
+    await httpGet(`${proxy.url}/index/yo/un/young-crate`);
+    const refused = await httpGet(`${proxy.url}/api/v1/crates/young-crate/1.1.0/download`);
+    assert.equal(refused.status, 403);
+    const stats = JSON.parse((await httpGet(`${proxy.url}/api/v1/stats`)).body.toString());
+    assert.equal(stats.policy.withheld[0]?.crate, 'young-crate@1.1.0');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`${proxy.url}/stats`);
+    await page.waitForSelector('body[data-loaded="true"]');
+    const entry = (type: string) =>
+      page.textContent(
+        `[data-testid="policy-entry"][data-type="${type}"][data-crate="young-crate@1.1.0"]`,
+      );
+    assert.match((await entry('withheld')) ?? '', /young.*served in (2|3) d/s);
+    assert.match((await entry('refused')) ?? '', /young/);
+    assert.match(
+      (await page.textContent('#policy-count')) ?? '',
+      /1 withheld · 1 refused · 0 purged/,
+    );
+  });
+});
+
 /** Fails on CI without chromium (a broken machine), skips elsewhere. */
 function chromiumAvailable(t: { skip: (message: string) => void }): boolean {
   if (existsSync(CHROMIUM)) return true;
