@@ -20,6 +20,7 @@ import type { Catalogue } from './catalogue.ts';
 import { downloadAndStore, openPassThrough } from './crate-sources.ts';
 import type { HotCrates } from './hot-crates.ts';
 import type { IndexCache } from './index-cache.ts';
+import { LruMap } from './lru.ts';
 import type { RegistryConfigService } from './registry-config-service.ts';
 import { SingleFlight } from './single-flight.ts';
 import type { NotStoredReason, StorageWriteGuard } from './storage-guard.ts';
@@ -78,6 +79,7 @@ export interface CrateLookup {
 export class CrateCache {
   readonly #deps: CrateCacheDeps;
   readonly #flights = new SingleFlight<{ checksum: string; upstreamBytes: number }>();
+  readonly #policyLogged = new LruMap<string, true>(10_000);
 
   constructor(deps: CrateCacheDeps) {
     this.#deps = deps;
@@ -282,16 +284,19 @@ export class CrateCache {
       crate: label,
       ...(decision.kind === 'young' && { availableAt: decision.availableAt }),
     });
-    if (decision.kind === 'denied') {
-      throw Errors.CARGO_CACHER_POLICY(
-        `${label} is denied by this cache's supply-chain policy (rule "${decision.rule}")`,
-      );
+    const message =
+      decision.kind === 'denied'
+        ? `${label} is denied by this cache's supply-chain policy (rule "${decision.rule}")`
+        : `${label} was published at ${new Date(decision.pubtime).toISOString()}; this cache ` +
+          `serves versions once they are ${formatDuration(policy.settings.minPublishAgeMs ?? 0)} ` +
+          `old (--min-publish-age): available from ${new Date(decision.availableAt).toISOString()}`;
+    // Once per version and decision, however many clients ask.
+    if (!this.#policyLogged.get(`${label}:${decision.kind}`)) {
+      this.#policyLogged.set(`${label}:${decision.kind}`, true);
+      this.#deps.log.warn({ crate: label }, `policy: refused ${message}`);
     }
-    throw Errors.CARGO_CACHER_POLICY(
-      `${label} was published at ${new Date(decision.pubtime).toISOString()}; this cache ` +
-        `serves versions once they are ${formatDuration(policy.settings.minPublishAgeMs ?? 0)} ` +
-        `old (--min-publish-age): available from ${new Date(decision.availableAt).toISOString()}`,
-    );
+    // The decision travels as the cause: jobs report a young version as waiting.
+    throw Errors.CARGO_CACHER_POLICY(message, { cause: decision });
   }
 
   /** The index `cksum` of a version, from the cached index file (no upstream contact). */

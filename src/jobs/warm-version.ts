@@ -5,11 +5,13 @@
  */
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
+import { isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { crateLabel } from '../registry/crate-id.ts';
 import { indexPath } from '../registry/crate-name.ts';
 import { type CrateVersion, findVersion } from '../registry/index-entry.ts';
 import type { LockedCrate } from '../registry/lockfile.ts';
+import type { PolicyDecision } from '../registry/policy.ts';
 import type { PackageReport } from './job.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
 
@@ -50,6 +52,13 @@ export async function warmVersion(deps: WarmDeps, pkg: LockedCrate): Promise<Pac
       bytes: fetched.upstreamBytes,
     };
   } catch (err) {
+    // A young version waits for its cooldown; a denied one is a failure (prefetch exits 1).
+    const decision = isCacherError(err, 'CARGO_CACHER_POLICY')
+      ? (err.cause as PolicyDecision)
+      : undefined;
+    if (decision?.kind === 'young') {
+      return { ...base, status: 'skipped', reason: `waiting: ${(err as Error).message}` };
+    }
     return { ...base, status: 'failed', reason: (err as Error).message };
   }
 }

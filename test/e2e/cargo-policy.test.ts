@@ -6,7 +6,7 @@
  * revalidation.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { crateKey } from '../../src/registry/crate-id.ts';
@@ -93,6 +93,26 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     const { box, locked } = await resolve(t, proxy, { 'pol-a': '1' });
     assert.equal(versionOf(locked, 'pol-a'), '1.1.0');
     await box.cargo(['fetch', '--locked']);
+    // The exemption withdrawn: a lock file that pins the young version now fails. A cargo with
+    // no copy of the index file stops at resolution (the line is left out, so its own message
+    // says "locked to 1.1.0"); one with a cached copy reaches the download and prints ours
+    // (the deny test below).
+    await writeFile(allow, '');
+    await waitFor(
+      async () => (await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`)).status === 403,
+      10_000,
+      'the emptied exemption file to be in force',
+    );
+    const other = await makeCargoSandbox({
+      registry: proxy.sparseRegistry,
+      deps: { 'pol-a': '1' },
+    });
+    t.after(() => other.remove());
+    await copyFile(join(box.projectDir, 'Cargo.lock'), join(other.projectDir, 'Cargo.lock'));
+    await assert.rejects(
+      other.cargo(['fetch', '--locked']),
+      /failed to select a version for the requirement `pol-a = "\^1"` \(locked to 1\.1\.0\)/,
+    );
   });
 
   test('a version comes of age when the clock passes its cooldown', async (t) => {
@@ -164,6 +184,30 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
       proxy.instance.catalogue.has(crateKey({ name: 'pol-a', version: '1.1.0' })),
       false,
     );
+  });
+
+  test('prefetch reports a young version as waiting, without storing it', async (t) => {
+    const { upstream } = await world(t);
+    const proxy = await proxyWith(t, upstream, { minPublishAgeMs: 3 * DAY });
+    const job = await proxy.instance.deps.prefetcher.run(
+      { crates: [{ name: 'pol-a', version: '1.1.0' }], skipped: [], files: [] },
+      'policy prefetch',
+    );
+    assert.equal(job.report[0]?.status, 'skipped');
+    assert.match(job.report[0]?.reason ?? '', /^waiting: pol-a@1\.1\.0 was published at/);
+    assert.equal(upstream.count('/dl/pol-a/1.1.0'), 0);
+  });
+
+  test('with --keep-removed a version upstream removed is still served', async (t) => {
+    const { upstream } = await world(t);
+    const proxy = await proxyWith(t, upstream, { keepRemoved: true });
+    const url = `${proxy.url}/api/v1/crates/pol-a/1.0.0/download`;
+    assert.equal((await httpGet(url)).status, 200);
+    await upstream.remove('pol-a', '1.0.0');
+    const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
+    assert.doesNotMatch(index.body.toString(), /"1\.0\.0"/, 'the revalidation saw it gone');
+    assert.equal(proxy.instance.deps.removals, undefined);
+    assert.equal((await httpGet(url)).status, 200, 'kept and served');
   });
 
   test('cargo-cacher prefetch exits 1 and names a denied version of a lock file', async (t) => {
