@@ -297,6 +297,34 @@ describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
     assert.equal(await resolveOverGit(t, proxy, { 'pol-a': '1' }), '1.1.0');
   });
 
+  test('an exempted young version resolves over git; withdrawn, a lock pinning it fails', async (t) => {
+    const dir = await makeTempDir('policy-git-allow');
+    t.after(() => removeTempDir(dir));
+    const allow = join(dir, 'allow-young');
+    await writeFile(allow, 'pol-a@1.1.0\n');
+    const { proxy, mirror } = await gitProxy(t, {
+      minPublishAgeMs: 3 * DAY,
+      allowYoungFile: allow,
+    });
+    const box = await makeCargoSandbox({ registry: proxy.gitRegistry, deps: { 'pol-a': '1' } });
+    t.after(() => box.remove());
+    await box.cargo(['generate-lockfile']);
+    assert.equal(versionOf(await lockedPackages(box), 'pol-a'), '1.1.0');
+    await writeFile(allow, '');
+    await waitFor(
+      async () => (await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`)).status === 403,
+      10_000,
+      'the emptied exemption file to be in force',
+    );
+    assert.ok(await mirror.republish());
+    // cargo, whose lock file is satisfied by its copy of the git index, goes to the download
+    // and prints our refusal.
+    await assert.rejects(
+      box.cargo(['fetch', '--locked']),
+      /got 403[\s\S]*pol-a@1\.1\.0 was published at 2026-11-20T11:00:00\.000Z/,
+    );
+  });
+
   test('a deny-file edit rebuilds the served git index', async (t) => {
     const dir = await makeTempDir('policy-git-deny');
     t.after(() => removeTempDir(dir));
