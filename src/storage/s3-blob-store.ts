@@ -140,20 +140,43 @@ export class S3BlobStore implements BlobStore {
     try {
       const result = await this.#upload(tempKey, source, options.maxBytes);
       checkExpectedSha256(result, options);
-      await this.#client.send(
-        new CopyObjectCommand({
-          Bucket: this.#bucket,
-          Key: objectKey,
-          // The source is a uuid key: nothing in it needs more than plain percent-encoding.
-          CopySource: `${this.#bucket}/${tempKey.split('/').map(encodeURIComponent).join('/')}`,
-        }),
-      );
+      try {
+        await this.#client.send(
+          new CopyObjectCommand({
+            Bucket: this.#bucket,
+            Key: objectKey,
+            // The source is a uuid key: nothing in it needs more than plain percent-encoding.
+            CopySource: `${this.#bucket}/${tempKey.split('/').map(encodeURIComponent).join('/')}`,
+          }),
+        );
+      } catch (err) {
+        // Instances that missed the same crate publish the same verified bytes at once, and a
+        // store may fail one copy of a race (s3rver answers 500): when the object now holds our
+        // bytes, the put has happened all the same.
+        if (!(await this.#holds(key, result))) throw err;
+      }
       return result;
     } catch (err) {
       source.destroy();
       throw isCacherError(err) ? err : storageError('store', key, err);
     } finally {
       await this.#deleteQuietly(tempKey);
+    }
+  }
+
+  /** True when `key` holds bytes of this size and sha256 (read back and hashed). */
+  async #holds(key: string, expected: PutResult): Promise<boolean> {
+    try {
+      const opened = await this.open(key);
+      if (!opened || opened.size !== expected.size) {
+        opened?.stream.destroy();
+        return false;
+      }
+      const hash = createHash('sha256');
+      await pipeline(opened.stream, hash);
+      return hash.digest('hex') === expected.sha256;
+    } catch {
+      return false;
     }
   }
 
