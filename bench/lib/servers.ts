@@ -73,6 +73,13 @@ export function startNginx(dir: string, site: NginxSite): Promise<Server> {
   return runNginx(dir, (port) => nginxConfig(dir, port, site));
 }
 
+/** nginx's temp directories, all below `dir` (its defaults are below /var, not ours to write). */
+export function nginxTempPaths(dir: string): string {
+  return ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
+    .map((name) => `  ${name}_temp_path ${join(dir, `${name}_temp`)};`)
+    .join('\n');
+}
+
 /** Runs nginx in the foreground with the configuration `configFor` writes for a free port. */
 export async function runNginx(dir: string, configFor: (port: number) => string): Promise<Server> {
   const port = await freePort();
@@ -89,9 +96,7 @@ export async function runNginx(dir: string, configFor: (port: number) => string)
  * `tcp_nopush`), `etag on` (the default) and no `open_file_cache` (not a default either).
  */
 function nginxConfig(dir: string, port: number, site: NginxSite): string {
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((name) => `  ${name}_temp_path ${join(dir, `${name}_temp`)};`)
-    .join('\n');
+  const temp = nginxTempPaths(dir);
   const server = site.kind === 'static' ? staticServer(site) : cacheServer(dir, site);
   return `worker_processes 1;
 pid ${join(dir, 'nginx.pid')};

@@ -5,7 +5,7 @@
  * `/crates/`). One worker, like the other nginx baselines of the benchmark.
  */
 import { join } from 'node:path';
-import { runNginx, type Server } from '../lib/servers.ts';
+import { nginxTempPaths, runNginx, type Server } from '../lib/servers.ts';
 
 /** Starts nginx on a free 127.0.0.1 port with its config and logs in `dir`. */
 export function serveRegistry(dir: string, wwwDir: string): Promise<Server> {
@@ -18,9 +18,7 @@ function registryConfig(dir: string, wwwDir: string, port: number): string {
     dl: `${origin}/crates/{lowerprefix}/{crate}/{crate}-{version}.crate`,
     api: origin,
   });
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-    .map((name) => `  ${name}_temp_path ${join(dir, `${name}_temp`)};`)
-    .join('\n');
+  const temp = nginxTempPaths(dir);
   // The registry is cached under the home directory, which nginx's default unprivileged worker
   // user cannot read when the benchmark runs as root.
   const user = process.getuid?.() === 0 ? 'user root;\n' : '';

@@ -20,7 +20,7 @@ import {
 } from '../jobs/reconcile.ts';
 import { verifyCache } from '../jobs/verify.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
-import { openStatsDb, statsPath } from '../stats/db.ts';
+import { openStatsDb, type StatsDb, statsPath } from '../stats/db.ts';
 import { recordSweep } from '../stats/upkeep.ts';
 import { createLastServedLookup } from '../stats/usage.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
@@ -37,15 +37,8 @@ export interface GcOptions extends StorageFlags {
 
 /** Runs one sweep and prints what it removed (or would remove). */
 export async function gcCommand(options: GcOptions): Promise<void> {
-  const config = buildConfig({
-    storageDir: resolve(options.index),
-    s3: s3SettingsFromFlags(options),
-  });
-  const log = createLogger({ level: 'warn', format: 'json' });
   const pinned = await readPins(options.pin);
-  const storage = await openStorage(config, log);
-  const db = openStatsDb(statsPath(config.storageDir));
-  try {
+  await withStorage(options, async ({ storage, db, log }) => {
     await reconcileIfNever(storage, log, { lastServed: createLastServedLookup(db) });
     const report = await sweep(storage, {
       ...(options.maxSize !== undefined && { maxSizeBytes: options.maxSize }),
@@ -65,10 +58,7 @@ export async function gcCommand(options: GcOptions): Promise<void> {
       `${verb} ${report.removed.length} files, ${formatBytes(report.freedBytes)}; ` +
         `${formatBytes(report.remainingBytes)} of crates left (${formatBytes(report.pinnedBytes)} pinned)\n`,
     );
-  } finally {
-    db.close();
-    await storage.close();
-  }
+  });
 }
 
 /** Flags of `verify`. */
@@ -122,14 +112,7 @@ export interface ReconcileCommandOptions extends StorageFlags {
 
 /** Reconciles the catalogue with the store now, and prints what it changed. */
 export async function reconcileCommand(options: ReconcileCommandOptions): Promise<void> {
-  const config = buildConfig({
-    storageDir: resolve(options.index),
-    s3: s3SettingsFromFlags(options),
-  });
-  const log = createLogger({ level: 'warn', format: 'json' });
-  const storage = await openStorage(config, log);
-  const db = openStatsDb(statsPath(config.storageDir));
-  try {
+  await withStorage(options, async ({ storage, db, log }) => {
     const report = await runReconcile(storage, log, { lastServed: createLastServedLookup(db) });
     const totals = storage.catalogue.totals();
     process.stdout.write(
@@ -138,6 +121,23 @@ export async function reconcileCommand(options: ReconcileCommandOptions): Promis
         `holds ${totals.crates.objects} crates (${formatBytes(totals.crates.bytes)}) and ` +
         `${totals.index.objects} index files (${formatBytes(totals.index.bytes)})\n`,
     );
+  });
+}
+
+/** Opens the storage root's store, catalogue and statistics for `run`, and closes them after. */
+async function withStorage(
+  options: StorageFlags & { index: string },
+  run: (opened: { storage: OpenedStorage; db: StatsDb; log: AppLogger }) => Promise<void>,
+): Promise<void> {
+  const config = buildConfig({
+    storageDir: resolve(options.index),
+    s3: s3SettingsFromFlags(options),
+  });
+  const log = createLogger({ level: 'warn', format: 'json' });
+  const storage = await openStorage(config, log);
+  const db = openStatsDb(statsPath(config.storageDir));
+  try {
+    await run({ storage, db, log });
   } finally {
     db.close();
     await storage.close();
