@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Errors } from './errors.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
+import type { WithheldAs } from './registry/policy.ts';
 import type { S3Settings } from './storage/s3-location.ts';
 
 /** Upstream HTTP timeouts, in milliseconds. */
@@ -116,6 +117,8 @@ export interface PolicySettings {
   allowYoungFile: string | undefined;
   /** `--keep-removed`: keep serving versions upstream removed from its index. */
   keepRemoved: boolean;
+  /** `--withheld-as`: withheld versions served marked yanked (the default) or left out. */
+  withheldAs: WithheldAs;
 }
 
 /** Expiration and integrity settings. */
@@ -238,6 +241,7 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
       denyFile: settings.policy?.denyFile && resolve(settings.policy.denyFile),
       allowYoungFile: settings.policy?.allowYoungFile && resolve(settings.policy.allowYoungFile),
       keepRemoved: settings.policy?.keepRemoved ?? false,
+      withheldAs: settings.policy?.withheldAs ?? 'yanked',
     },
   };
   checkConfig(config);

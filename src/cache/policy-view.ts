@@ -1,7 +1,8 @@
 /**
  * @module
  * Index files as the supply-chain policy lets them be served: the lines of withheld versions
- * (denied, or younger than `--min-publish-age`) left out, every other line upstream's bytes, and
+ * (denied, or younger than `--min-publish-age`) marked yanked or left out (`--withheld-as`),
+ * every other byte upstream's, and
  * the ETag that of the bytes served, so a client's cached copy is revalidated when the answer
  * changes. The filtered copy is kept per file until the policy files change, upstream's file
  * changes, or a withheld version comes of age (the answer changes then although upstream's did
@@ -16,7 +17,7 @@ import { filterIndexFile, type WithheldVersion } from '../registry/policy.ts';
 import { etagOfBody, type IndexFile } from './index-record.ts';
 import { LruMap } from './lru.ts';
 
-/** Told about every version left out of an index file (metrics, logs, the dashboard). */
+/** Told about every version withheld from an index file (metrics, logs, the dashboard). */
 export type WithheldObserver = (withheld: WithheldVersion) => void;
 
 interface Filtered {
@@ -43,7 +44,7 @@ export class PolicyIndexView {
     this.#onWithheld = options.onWithheld;
   }
 
-  /** The file at `path` as served under the policy (the same object when nothing is left out). */
+  /** The file at `path` as served under the policy (the same object when nothing changed). */
   serve(path: string, file: IndexFile): IndexFile {
     if (this.#policy.inactive || crateNameFromIndexPath(path) === undefined) return file;
     const now = this.#now();
@@ -107,8 +108,8 @@ export function policyOverlayFilter(
       filter(path, body) {
         if (crateNameFromIndexPath(path) === undefined) return undefined;
         const filtered = filterIndexFile(body, current, now);
-        if (filtered.body === body) return undefined;
         for (const withheld of filtered.withheld) options.onWithheld?.(withheld);
+        if (filtered.body === body) return undefined;
         if (filtered.changesAt !== undefined) {
           changesAt = Math.min(changesAt ?? Number.POSITIVE_INFINITY, filtered.changesAt);
         }

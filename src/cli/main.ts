@@ -203,6 +203,14 @@ export function buildProgram() {
     .option('--allow-young <file>', 'versions exempt from --min-publish-age (name or name@version)')
     .option('--deny <file>', 'crates and versions never served (name, name@version, name@<req>)')
     .option('--keep-removed', 'keep serving versions upstream removed from its index', false)
+    .addOption(
+      new Option(
+        '--withheld-as <how>',
+        'serve withheld versions marked yanked, or omit their lines',
+      )
+        .choices(['yanked', 'omit'] as const)
+        .default('yanked' as const),
+    )
     .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
     .addOption(
       new Option('--log-format <format>', 'log line format')

@@ -58,6 +58,7 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
       denyFile: options.deny,
       allowYoungFile: options.allowYoung,
       keepRemoved: options.keepRemoved,
+      withheldAs: options.withheldAs,
     },
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,

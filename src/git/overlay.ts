@@ -2,7 +2,7 @@
  * @module
  * The one commit cargo-cacher adds on top of upstream's HEAD: the same tree with `config.json`
  * rewritten so `dl` points at this proxy (`api` stays upstream's), and, under a supply-chain
- * policy, the withheld versions' lines left out of their index files. Built with plumbing only, so
+ * policy, the withheld versions' lines marked yanked or left out. Built with plumbing only, so
  * no work tree, index file or user identity is involved.
  */
 import { DOWNLOAD_ROUTE_BASE, parseRegistryConfig } from '../registry/registry-config.ts';

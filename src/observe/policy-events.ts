@@ -1,6 +1,6 @@
 /**
  * @module
- * What the supply-chain policy decided, as the statistics count it: a version left out of a
+ * What the supply-chain policy decided, as the statistics count it: a version withheld from a
  * served index file (`withheld`), a download refused (`blocked`), a cached crate purged because
  * upstream removed it (`purged`).
  */

@@ -108,6 +108,7 @@ async function readPolicy(settings: Readonly<PolicySettings>): Promise<Policy> {
   return {
     ...EMPTY_POLICY,
     ...(settings.minPublishAgeMs !== undefined && { minPublishAgeMs: settings.minPublishAgeMs }),
+    withheldAs: settings.withheldAs,
     deny,
     allowYoung,
   };

@@ -12,10 +12,23 @@ import { parsePubtime } from './pubtime.ts';
 export type { AllowRule, DenyRule } from './policy-lists.ts';
 export { parseAllowYoung, parseDenyList } from './policy-lists.ts';
 
+/**
+ * How a withheld version appears in a served index file (`--withheld-as`):
+ * - `yanked` (the default): its line is served with `"yanked":true`, all other bytes upstream's.
+ *   cargo never picks a yanked version for a new resolve, so it resolves to an older one; a
+ *   `Cargo.lock` that pins the version still reaches the download, where cargo prints our 403
+ *   and its reason.
+ * - `omit`: its line is left out. cargo resolves to an older version the same way, but a lock
+ *   file that pins it fails in cargo's resolver ("failed to select a version"), with no reason.
+ */
+export type WithheldAs = 'yanked' | 'omit';
+
 /** The policy in force. */
 export interface Policy {
   /** The cooldown; absent or 0 for none. */
   readonly minPublishAgeMs?: number;
+  /** How withheld versions are served; `yanked` when absent. */
+  readonly withheldAs?: WithheldAs;
   readonly deny: readonly DenyRule[];
   readonly allowYoung: readonly AllowRule[];
 }
@@ -45,7 +58,7 @@ export interface PolicyVersion {
   yanked: boolean;
 }
 
-/** A version left out of a served index file, and why. */
+/** A version withheld from a served index file (marked yanked, or left out), and why. */
 export interface WithheldVersion {
   /** As written in the index line (original case). */
   name: string;
@@ -55,7 +68,10 @@ export interface WithheldVersion {
 
 /** An index file as served under a policy. */
 export interface FilteredIndex {
-  /** The kept lines, byte for byte; the very Buffer passed in when nothing was withheld. */
+  /**
+   * The file as served: kept lines byte for byte, withheld lines marked yanked or left out; the
+   * very Buffer passed in when nothing was withheld.
+   */
   body: Buffer;
   withheld: WithheldVersion[];
   /** The earliest time a withheld young version comes of age: the served file changes then. */
@@ -96,37 +112,63 @@ function findRule<Rule extends ListRule>(
 }
 
 /**
- * Leaves out of an index file the lines whose versions the policy withholds. Kept lines keep
- * their exact bytes, order and line endings; a dropped line goes with its own `\n`. Lines that do
- * not parse are kept (cargo skips them itself). Each line's JSON is parsed once (see
- * {@link readPubtime} for the rare exception); `pubtime` is only read when the cooldown applies.
+ * Applies the policy to an index file: the lines of withheld versions are marked yanked or left
+ * out (see {@link WithheldAs}). Every other byte is upstream's: kept lines keep their exact
+ * bytes, order and line endings, a marked line differs only in `false` becoming `true`, and a
+ * left-out line goes with its own `\n`. Lines that do not parse are kept (cargo skips them
+ * itself). Each line's JSON is parsed once (see {@link readPubtime} for the rare exception);
+ * `pubtime` is only read when the cooldown applies.
  */
 export function filterIndexFile(body: Buffer, policy: Policy, now: number): FilteredIndex {
   const withheld: WithheldVersion[] = [];
   if (isEmptyPolicy(policy)) return { body, withheld, changesAt: undefined };
   if (!mayWithhold(body, policy, now)) return { body, withheld, changesAt: undefined };
   const policyFor = narrowedByName(policy);
-  const kept: Buffer[] = [];
-  let keptFrom = 0;
+  const served: Buffer[] = [];
+  let copiedTo = 0;
   let changesAt: number | undefined;
   for (let start = 0; start < body.length; ) {
     const newline = body.indexOf(NEWLINE, start);
     const lineEnd = newline === -1 ? body.length : newline;
     const next = newline === -1 ? body.length : newline + 1;
-    const entry = decideLine(body.toString('utf8', start, lineEnd), policyFor, now);
+    const line = body.toString('utf8', start, lineEnd);
+    const entry = decideLine(line, policyFor, now);
     if (entry) {
-      if (start > keptFrom) kept.push(body.subarray(keptFrom, start));
-      keptFrom = next;
       withheld.push(entry);
       if (entry.decision.kind === 'young') {
         changesAt = Math.min(changesAt ?? Number.POSITIVE_INFINITY, entry.decision.availableAt);
       }
+      const replacement = withheldLine(line, policy.withheldAs);
+      if (replacement !== line) {
+        if (start > copiedTo) served.push(body.subarray(copiedTo, start));
+        if (replacement !== undefined) served.push(Buffer.from(replacement, 'utf8'));
+        copiedTo = replacement === undefined ? next : lineEnd;
+      }
     }
     start = next;
   }
-  if (withheld.length === 0) return { body, withheld, changesAt: undefined };
-  if (keptFrom < body.length) kept.push(body.subarray(keptFrom));
-  return { body: Buffer.concat(kept), withheld, changesAt };
+  if (copiedTo === 0) return { body, withheld, changesAt };
+  if (copiedTo < body.length) served.push(body.subarray(copiedTo));
+  return { body: Buffer.concat(served), withheld, changesAt };
+}
+
+/** The key as crates.io writes it; any other spelling is left out rather than rewritten. */
+const NOT_YANKED = /"yanked"\s*:\s*false(?=\s*[,}])/;
+const YANKED = /"yanked"\s*:\s*true(?=\s*[,}])/;
+
+/**
+ * A withheld version's line as served: the same line marked yanked (unchanged when it already
+ * is), or `undefined` to leave it out. `"yanked"` is a top-level key of every index line, and the
+ * only one whose value is a boolean: feature values are arrays and dependency objects have no
+ * such key. A line without a readable `"yanked":false` is left out, never re-serialised.
+ */
+function withheldLine(line: string, withheldAs: WithheldAs | undefined): string | undefined {
+  if (withheldAs === 'omit') return undefined;
+  if (YANKED.test(line)) return line;
+  const match = NOT_YANKED.exec(line);
+  if (!match) return undefined;
+  const at = match.index + match[0].lastIndexOf('false');
+  return `${line.slice(0, at)}true${line.slice(at + 'false'.length)}`;
 }
 
 /** The withheld version a line names, or `undefined` to keep the line. */

@@ -130,7 +130,7 @@ function policyMetrics(registers: Registry[]): Record<PolicyEvent['kind'], Count
   return {
     withheld: new Counter({
       name: 'cargo_cacher_policy_withheld_total',
-      help: 'Versions left out of served index files, by reason (young, denied).',
+      help: 'Versions withheld from served index files, by reason (young, denied).',
       labelNames: ['reason'],
       registers,
     }),

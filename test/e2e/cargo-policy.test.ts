@@ -1,9 +1,9 @@
 /**
- * The supply-chain policy with the real cargo over the sparse protocol: a cooldown makes a fresh
- * resolve pick the older version, an exempted young version resolves, a deny file edited while
- * the proxy runs takes effect within seconds, a denied or young download is refused with a
- * message cargo prints, and a version upstream removed stops being served after the next
- * revalidation.
+ * The supply-chain policy with the real cargo over the sparse and git protocols: a cooldown makes
+ * a fresh resolve pick the older version (the young one is listed as yanked), an exempted young
+ * version resolves, a deny file edited while the proxy runs takes effect within seconds, a lock
+ * file pinning a denied or young version is refused with a message cargo prints, and a version
+ * upstream removed stops being served after the next revalidation.
  */
 import assert from 'node:assert/strict';
 import { copyFile, writeFile } from 'node:fs/promises';
@@ -59,6 +59,21 @@ async function resolve(t: TestContext, proxy: RunningProxy, deps: Record<string,
   return { box, locked: await lockedPackages(box) };
 }
 
+/** The `yanked` flag of a version's line in a served index file; undefined when it is absent. */
+function yankedIn(body: Buffer, version: string): boolean | undefined {
+  const lines = body.toString().split('\n').filter(Boolean);
+  const line = lines.map((text) => JSON.parse(text)).find((entry) => entry.vers === version);
+  return line?.yanked;
+}
+
+/** A cargo project with a fresh CARGO_HOME (no copy of the index) and the given lock file. */
+async function lockedProject(t: TestContext, registry: string, lockFrom: string) {
+  const box = await makeCargoSandbox({ registry, deps: { 'pol-a': '1' } });
+  t.after(() => box.remove());
+  await copyFile(join(lockFrom, 'Cargo.lock'), join(box.projectDir, 'Cargo.lock'));
+  return box;
+}
+
 const versionOf = (locked: { name: string; version: string }[], name: string) =>
   locked.find((pkg) => pkg.name === name)?.version;
 
@@ -69,8 +84,13 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     const { locked } = await resolve(t, proxy, { 'pol-a': '1', 'pol-old': '0.1' });
     assert.equal(versionOf(locked, 'pol-a'), '1.0.0');
     assert.equal(versionOf(locked, 'pol-old'), '0.1.0', 'a line without pubtime passes');
+    // The young version is served marked yanked: every other byte is upstream's.
     const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
-    assert.equal(index.body.toString(), `${upstream.crate('pol-a', '1.0.0').indexLine}\n`);
+    const young = upstream.crate('pol-a', '1.1.0').indexLine;
+    assert.equal(
+      index.body.toString(),
+      `${upstream.crate('pol-a', '1.0.0').indexLine}\n${young.replace('"yanked":false', '"yanked":true')}\n`,
+    );
     const refused = await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`);
     assert.equal(refused.status, 403);
     const detail = JSON.parse(refused.body.toString()).errors[0].detail as string;
@@ -93,24 +113,32 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     const { box, locked } = await resolve(t, proxy, { 'pol-a': '1' });
     assert.equal(versionOf(locked, 'pol-a'), '1.1.0');
     await box.cargo(['fetch', '--locked']);
-    // The exemption withdrawn: a lock file that pins the young version now fails. A cargo with
-    // no copy of the index file stops at resolution (the line is left out, so its own message
-    // says "locked to 1.1.0"); one with a cached copy reaches the download and prints ours
-    // (the deny test below).
+    // The exemption withdrawn: a lock file that pins the young version now fails with our
+    // message, also for a cargo with no copy of the index (the version is listed as yanked, and
+    // cargo keeps a locked yanked version and goes on to its download).
     await writeFile(allow, '');
     await waitFor(
       async () => (await httpGet(`${proxy.url}/api/v1/crates/pol-a/1.1.0/download`)).status === 403,
       10_000,
       'the emptied exemption file to be in force',
     );
-    const other = await makeCargoSandbox({
-      registry: proxy.sparseRegistry,
-      deps: { 'pol-a': '1' },
-    });
-    t.after(() => other.remove());
-    await copyFile(join(box.projectDir, 'Cargo.lock'), join(other.projectDir, 'Cargo.lock'));
+    const fresh = await lockedProject(t, proxy.sparseRegistry, box.projectDir);
     await assert.rejects(
-      other.cargo(['fetch', '--locked']),
+      fresh.cargo(['fetch', '--locked']),
+      /got 403[\s\S]*pol-a@1\.1\.0 was published at 2026-11-20T11:00:00\.000Z/,
+    );
+  });
+
+  test('with --withheld-as omit the line is left out and a lock pinning it stops in cargo', async (t) => {
+    const { upstream } = await world(t);
+    const open = await proxyWith(t, upstream, {});
+    const { box } = await resolve(t, open, { 'pol-a': '1' });
+    const omitting = await proxyWith(t, upstream, { minPublishAgeMs: 3 * DAY, withheldAs: 'omit' });
+    const index = await httpGet(`${omitting.url}/index/po/l-/pol-a`);
+    assert.equal(index.body.toString(), `${upstream.crate('pol-a', '1.0.0').indexLine}\n`);
+    const fresh = await lockedProject(t, omitting.sparseRegistry, box.projectDir);
+    await assert.rejects(
+      fresh.cargo(['fetch', '--locked']),
       /failed to select a version for the requirement `pol-a = "\^1"` \(locked to 1\.1\.0\)/,
     );
   });
@@ -120,10 +148,11 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
     const clock = { ms: NOW };
     const proxy = await proxyWith(t, upstream, { minPublishAgeMs: 3 * DAY }, clock);
     const before = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
-    assert.doesNotMatch(before.body.toString(), /"1\.1\.0"/);
+    assert.equal(yankedIn(before.body, '1.1.0'), true);
     clock.ms += 3 * DAY;
     const after = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
-    assert.match(after.body.toString(), /"vers":"1\.1\.0"/);
+    const lines = ['1.0.0', '1.1.0'].map((version) => upstream.crate('pol-a', version).indexLine);
+    assert.equal(after.body.toString(), `${lines.join('\n')}\n`, 'upstream bytes once of age');
     assert.notEqual(after.headers.etag, before.headers.etag, 'the ETag is of the bytes served');
   });
 
@@ -141,7 +170,7 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
       'the edited deny file to be in force',
     );
     const index = await httpGet(`${proxy.url}/index/po/l-/pol-a`);
-    assert.doesNotMatch(index.body.toString(), /"1\.1\.0"/, 'left out of the index file');
+    assert.equal(yankedIn(index.body, '1.1.0'), true, 'listed as yanked');
     const inForce = JSON.parse((await httpGet(`${proxy.url}/api/v1/policy`)).body.toString());
     assert.deepEqual(inForce.deny.rules, [{ rule: 'pol-a@>=1.1, <2', at: `${deny}:1` }]);
     // A malformed edit is reported and the list in force stays.
@@ -152,11 +181,13 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
       JSON.parse(refused.body.toString()).errors[0].detail,
       /denied by this cache's supply-chain policy \(rule "pol-a@>=1\.1, <2"\)/,
     );
-    // cargo, with the lock file made before the edit, is refused.
-    await assert.rejects(
-      box.cargo(['fetch', '--locked']),
-      /got 403[\s\S]*pol-a@1\.1\.0 is denied by this cache's supply-chain policy/,
-    );
+    // cargo, with the lock file made before the edit, is refused: with its copy of the index,
+    // and with none.
+    const deniedMessage =
+      /got 403[\s\S]*pol-a@1\.1\.0 is denied by this cache's supply-chain policy/;
+    await assert.rejects(box.cargo(['fetch', '--locked']), deniedMessage);
+    const fresh = await lockedProject(t, proxy.sparseRegistry, box.projectDir);
+    await assert.rejects(fresh.cargo(['fetch', '--locked']), deniedMessage);
   });
 
   test('prefetch does not store a denied version and reports why', async (t) => {
@@ -289,7 +320,7 @@ describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
     return versionOf(await lockedPackages(box), 'pol-a');
   }
 
-  test('the served git index leaves young versions out until they come of age', async (t) => {
+  test('the served git index lists young versions as yanked until they come of age', async (t) => {
     const { proxy, mirror, clock } = await gitProxy(t, { minPublishAgeMs: 3 * DAY });
     assert.equal(await resolveOverGit(t, proxy, { 'pol-a': '1' }), '1.0.0');
     clock.ms += 3 * DAY;
@@ -317,26 +348,34 @@ describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
       'the emptied exemption file to be in force',
     );
     assert.ok(await mirror.republish());
-    // cargo, whose lock file is satisfied by its copy of the git index, goes to the download
-    // and prints our refusal.
-    await assert.rejects(
-      box.cargo(['fetch', '--locked']),
-      /got 403[\s\S]*pol-a@1\.1\.0 was published at 2026-11-20T11:00:00\.000Z/,
-    );
+    // cargo with its copy of the git index, and cargo cloning it afresh (where the version is
+    // listed as yanked), both go on to the download and print our refusal.
+    const refused = /got 403[\s\S]*pol-a@1\.1\.0 was published at 2026-11-20T11:00:00\.000Z/;
+    await assert.rejects(box.cargo(['fetch', '--locked']), refused);
+    const fresh = await lockedProject(t, proxy.gitRegistry, box.projectDir);
+    await assert.rejects(fresh.cargo(['fetch', '--locked']), refused);
   });
 
-  test('a deny-file edit rebuilds the served git index', async (t) => {
+  test('a deny-file edit rebuilds the served git index; a lock pinning the version is refused', async (t) => {
     const dir = await makeTempDir('policy-git-deny');
     t.after(() => removeTempDir(dir));
     const deny = join(dir, 'deny');
     await writeFile(deny, '');
     const { proxy } = await gitProxy(t, { denyFile: deny });
-    assert.equal(await resolveOverGit(t, proxy, { 'pol-a': '1' }), '1.1.0');
+    const box = await makeCargoSandbox({ registry: proxy.gitRegistry, deps: { 'pol-a': '1' } });
+    t.after(() => box.remove());
+    await box.cargo(['generate-lockfile']);
+    assert.equal(versionOf(await lockedPackages(box), 'pol-a'), '1.1.0');
     await writeFile(deny, 'pol-a@1.1.0\n');
     await waitFor(
       async () => (await resolveOverGit(t, proxy, { 'pol-a': '1' })) === '1.0.0',
       20_000,
-      'the git index served without pol-a 1.1.0',
+      'the git index served with pol-a 1.1.0 yanked',
+    );
+    const fresh = await lockedProject(t, proxy.gitRegistry, box.projectDir);
+    await assert.rejects(
+      fresh.cargo(['fetch', '--locked']),
+      /got 403[\s\S]*pol-a@1\.1\.0 is denied by this cache's supply-chain policy/,
     );
   });
 

@@ -139,6 +139,7 @@ describe('cli: bad values', { timeout: 60_000 }, () => {
     ['an unknown flag', ['--no-such-flag']],
     ['a misspelt flag', ['--prot', '8080']],
     ['an unknown log format', ['--log-format', 'xml']],
+    ['an unknown way to list withheld versions', ['--withheld-as', 'hidden']],
     ['a per-address connection cap of zero', ['--max-connections-per-ip', '0']],
     [
       'a header timeout longer than the body timeout',

@@ -18,7 +18,15 @@ const CKSUM = 'a'.repeat(64);
 
 /** An index line as crates.io writes it (compact JSON, `pubtime` last). */
 function indexLine(name: string, vers: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({ name, vers, deps: [], cksum: CKSUM, features: {}, ...extra });
+  return JSON.stringify({
+    name,
+    vers,
+    deps: [],
+    cksum: CKSUM,
+    features: {},
+    yanked: false,
+    ...extra,
+  });
 }
 
 /** crates.io's pubtime format for a time `ms` before {@link NOW}. */
@@ -304,10 +312,11 @@ describe('decide', () => {
   });
 });
 
-describe('filterIndexFile', () => {
+describe('filterIndexFile, withheld lines omitted', () => {
   const cooldown = policy({
     minPublishAgeMs: 3 * DAY,
     deny: parseDenyList('demo@0.2.0', 'deny.txt'),
+    withheldAs: 'omit',
   });
   const old = indexLine('demo', '0.1.0', { pubtime: pubtimeAgo(10 * DAY) });
   const denied = indexLine('demo', '0.2.0', { pubtime: pubtimeAgo(5 * DAY) });
@@ -421,7 +430,7 @@ describe('filterIndexFile', () => {
   });
 
   test('reads pubtime written with spaces, as a feature name, and after an escaped string', () => {
-    const spaced = `{"name":"demo","vers":"0.4.0","deps":[],"cksum":"${CKSUM}","pubtime" : "${pubtimeAgo(HOUR)}"}`;
+    const spaced = `{"name":"demo","vers":"0.4.0","deps":[],"cksum":"${CKSUM}","yanked":false,"pubtime" : "${pubtimeAgo(HOUR)}"}`;
     const featureToo = indexLine('demo', '0.4.1', {
       features: { pubtime: [] },
       pubtime: pubtimeAgo(HOUR),
@@ -441,7 +450,7 @@ describe('filterIndexFile', () => {
   });
 
   test('a deny-only policy filters without reading pubtime', () => {
-    const denyOnly = policy({ deny: parseDenyList('demo@>=0.3', 'deny.txt') });
+    const denyOnly = policy({ deny: parseDenyList('demo@>=0.3', 'deny.txt'), withheldAs: 'omit' });
     const result = filter(`${old}\n${young}\n${younger}\n`, denyOnly);
     assert.equal(result.text, `${old}\n`);
     assert.deepEqual(
@@ -462,5 +471,71 @@ describe('filterIndexFile', () => {
     assert.equal(result.withheld.length, 71);
     assert.equal(result.text, `${lines.slice(0, 429).join('\n')}\n`);
     assert.equal(result.changesAt, NOW - 71 * HOUR + 3 * DAY);
+  });
+});
+
+describe('filterIndexFile, withheld lines marked yanked (the default)', () => {
+  const cooldown = policy({
+    minPublishAgeMs: 3 * DAY,
+    deny: parseDenyList('demo@0.2.0\ndemo@0.2.5', 'deny.txt'),
+  });
+  const old = indexLine('demo', '0.1.0', { pubtime: pubtimeAgo(10 * DAY) });
+  const denied = indexLine('demo', '0.2.0', { pubtime: pubtimeAgo(5 * DAY) });
+  const deniedYanked = indexLine('demo', '0.2.5', { pubtime: pubtimeAgo(5 * DAY), yanked: true });
+  const young = indexLine('demo', '0.3.0', { pubtime: pubtimeAgo(HOUR) });
+  const marked = (line: string) => line.replace('"yanked":false', '"yanked":true');
+
+  function filter(text: string, value: Policy = cooldown) {
+    const result = filterIndexFile(Buffer.from(text, 'utf8'), value, NOW);
+    return { ...result, text: result.body.toString('utf8') };
+  }
+
+  test('marks denied and young lines yanked; every other byte is upstream', () => {
+    const result = filter(`${old}\r\n${denied}\n${young}\n${old}`);
+    assert.equal(result.text, `${old}\r\n${marked(denied)}\n${marked(young)}\n${old}`);
+    assert.deepEqual(
+      result.withheld.map((entry) => [entry.version, entry.decision.kind]),
+      [
+        ['0.2.0', 'denied'],
+        ['0.3.0', 'young'],
+      ],
+    );
+    assert.equal(result.changesAt, NOW - HOUR + 3 * DAY);
+    assert.equal(JSON.parse(marked(young)).yanked, true);
+  });
+
+  test('a denied line already yanked is reported and served unchanged', () => {
+    const body = Buffer.from(`${old}\n${deniedYanked}\n`);
+    const result = filterIndexFile(body, cooldown, NOW);
+    assert.equal(result.body, body);
+    assert.deepEqual(result.withheld[0]?.decision, { kind: 'denied', rule: 'demo@0.2.5' });
+  });
+
+  test('flips only the top-level key: a dependency and a feature named yanked are untouched', () => {
+    const tricky = indexLine('demo', '0.3.1', {
+      deps: [{ name: 'yanked', req: '^1', features: ['yanked'] }],
+      features: { yanked: ['dep:yanked'] },
+      pubtime: pubtimeAgo(HOUR),
+    });
+    const result = filter(`${tricky}\n`);
+    const served = JSON.parse(result.text);
+    assert.equal(served.yanked, true);
+    assert.deepEqual({ ...served, yanked: false }, JSON.parse(tricky));
+    assert.equal(result.text, `${marked(tricky)}\n`);
+  });
+
+  test('"yanked" : false written with spaces is marked in place', () => {
+    const spaced = young.replace('"yanked":false', '"yanked" : false');
+    assert.equal(filter(`${spaced}\n`).text, `${spaced.replace('false', 'true')}\n`);
+  });
+
+  test('a withheld line without a yanked key is left out rather than rewritten', () => {
+    const bare = JSON.stringify({ name: 'demo', vers: '0.2.0', deps: [], cksum: CKSUM });
+    assert.equal(filter(`${old}\n${bare}\n`).text, `${old}\n`);
+  });
+
+  test('nothing withheld returns the very same Buffer', () => {
+    const body = Buffer.from(`${old}\n${deniedYanked.replace('0.2.5', '0.2.6')}\n`);
+    assert.equal(filterIndexFile(body, cooldown, NOW).body, body);
   });
 });

@@ -15,6 +15,7 @@ export function registerPolicyRoutes(app: FastifyInstance, policy: LivePolicy): 
     return {
       minPublishAgeMs: settings.minPublishAgeMs ?? null,
       keepRemoved: settings.keepRemoved,
+      withheldAs: settings.withheldAs,
       reloads: policy.generation,
       deny: {
         file: settings.denyFile ?? null,
