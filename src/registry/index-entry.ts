@@ -69,3 +69,87 @@ function isIndexLine(raw: unknown): raw is IndexLine {
     SHA256_HEX.test(line.cksum)
   );
 }
+
+/** A dependency kind of an index line; an absent `kind` is `normal`. */
+export type DependencyKind = 'normal' | 'build' | 'dev';
+
+/** One entry of an index line's `deps`, in the proxy's words. */
+export interface IndexDependency {
+  /** The name the depending crate uses: an alias when the dependency is renamed (`package`). */
+  name: string;
+  /** The crate depended on: `package` when the dependency is renamed, else `name`. */
+  crate: string;
+  /** The version requirement as written (`^1.0`). */
+  req: string;
+  kind: DependencyKind;
+  /** A `cfg(...)` expression or target triple; `null` for every target. */
+  target: string | null;
+  optional: boolean;
+  /** The index URL of another registry; `null` when the dependency is in this one. */
+  registry: string | null;
+}
+
+/** One published version with its dependencies. */
+export interface CrateVersionWithDeps extends CrateVersion {
+  deps: IndexDependency[];
+}
+
+/**
+ * Parses every well-formed line of an index file with its `deps`, each line's JSON read once.
+ * Lines that fail to parse are skipped (as {@link parseIndexFile}); so are dependency entries
+ * without a `name` and `req` string, and unknown kinds, which cargo would refuse (an absent or
+ * `null` kind is `normal`).
+ */
+export function parseIndexFileWithDeps(body: Buffer | string): CrateVersionWithDeps[] {
+  const text = typeof body === 'string' ? body : body.toString('utf8');
+  const versions: CrateVersionWithDeps[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (!isIndexLine(raw)) continue;
+    versions.push({
+      name: raw.name,
+      version: raw.vers,
+      checksum: raw.cksum,
+      yanked: raw.yanked === true,
+      deps: readDeps((raw as { deps?: unknown }).deps),
+    });
+  }
+  return versions;
+}
+
+const DEPENDENCY_KINDS: ReadonlySet<string> = new Set(['normal', 'build', 'dev']);
+
+function readDeps(raw: unknown): IndexDependency[] {
+  if (!Array.isArray(raw)) return [];
+  const deps: IndexDependency[] = [];
+  for (const entry of raw) {
+    const dep = readDep(entry);
+    if (dep) deps.push(dep);
+  }
+  return deps;
+}
+
+function readDep(raw: unknown): IndexDependency | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const dep = raw as Record<string, unknown>;
+  const { name, req, target, optional, registry } = dep;
+  const kind = dep.kind ?? 'normal';
+  if (typeof name !== 'string' || typeof req !== 'string') return undefined;
+  if (typeof kind !== 'string' || !DEPENDENCY_KINDS.has(kind)) return undefined;
+  const renamed = typeof dep.package === 'string' ? dep.package : undefined;
+  return {
+    name,
+    crate: renamed ?? name,
+    req,
+    kind: kind as DependencyKind,
+    target: typeof target === 'string' ? target : null,
+    optional: optional === true,
+    registry: typeof registry === 'string' ? registry : null,
+  };
+}
