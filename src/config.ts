@@ -84,6 +84,11 @@ export interface Config {
   gitRefreshMs: number;
   git: { enabled: boolean; url: string };
   offline: boolean;
+  /**
+   * `--only-held`: index files list only the versions whose `.crate` is held, and a download
+   * of anything else is refused (404) instead of fetched; jobs still fetch.
+   */
+  onlyHeld: boolean;
   all: boolean;
   /** With `-a`: leave yanked versions out. */
   skipYanked: boolean;
@@ -213,6 +218,7 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
     gitRefreshMs: settings.gitRefreshMs ?? DEFAULTS.gitRefreshMs,
     git: settings.git ?? { enabled: false, url: DEFAULTS.gitUrl },
     offline: settings.offline ?? false,
+    onlyHeld: settings.onlyHeld ?? false,
     all: settings.all ?? false,
     skipYanked: settings.skipYanked ?? false,
     prefetch: settings.prefetch ?? [],

@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Catalogue } from './cache/catalogue.ts';
 import { CrateCache } from './cache/crate-cache.ts';
+import { HeldIndexView, heldIndexFiles, heldOverlayFilter } from './cache/held-view.ts';
 import { HotCrates } from './cache/hot-crates.ts';
 import { IndexCache, type IndexSource } from './cache/index-cache.ts';
 import { FallbackIndexSource, GitIndexSource } from './cache/index-sources.ts';
+import { chainViews } from './cache/index-variants.ts';
 import { observeWithheld, PolicyIndexView, policyOverlayFilter } from './cache/policy-view.ts';
 import { RegistryConfigService } from './cache/registry-config-service.ts';
 import { StorageWriteGuard } from './cache/storage-guard.ts';
@@ -20,6 +22,7 @@ import { trackChanges } from './cache/tracked-store.ts';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
 import { GitMirror, type GitMirrorOptions } from './git/git-mirror.ts';
+import { chainOverlayFilters } from './git/overlay-filter.ts';
 import { removedVersions } from './git/tree-reader.ts';
 import { JobRegistry } from './jobs/job.ts';
 import { Maintenance } from './jobs/maintenance.ts';
@@ -107,14 +110,22 @@ export async function startInstance(
     now,
     cacheSize: () => catalogueSize(storage.catalogue, now),
   });
-  const git = createGitMirror(config, log, {
-    filter: policyOverlayFilter(policy, {
-      now,
-      onWithheld: observeWithheld(log, stats.observePolicy),
-    }),
+  const servesHeldOnly = config.offline || config.onlyHeld;
+  const policyFilter = policyOverlayFilter(policy, {
+    now,
+    onWithheld: observeWithheld(log, stats.observePolicy),
   });
-  // A reload of the policy files changes the served git index too.
-  if (git) policy.onChange(() => void git.republish());
+  const heldFilter = heldOverlayFilter(storage.catalogue, servesHeldOnly);
+  const git = createGitMirror(config, log, {
+    filter: (state) => chainOverlayFilters([policyFilter(), heldFilter(state)]),
+    localIndex: () => heldIndexFiles(storage.catalogue, storage.store),
+  });
+  // A reload of the policy files changes the served git index too, and so does a change of what
+  // is held while the index served lists only that.
+  if (git) {
+    policy.onChange(() => void git.republish());
+    republishOnHeldChange(git, storage.catalogue, servesHeldOnly);
+  }
   const deps = createServices({
     config,
     log,
@@ -343,11 +354,31 @@ function purgeOnGitRefresh(git: GitMirror, removals: RemovalPurger, log: AppLogg
   });
 }
 
+/** How long held-set changes are gathered before the git index is rebuilt for them. */
+const HELD_REBUILD_DELAY_MS = 2_000;
+
+/**
+ * Rebuilds the git index when what is held changes while it lists only what is held (offline,
+ * `--only-held`, an upstream outage): a crate fetched or imported then appears to git clients
+ * as it does to sparse ones. Changes are gathered for a moment, so an import is one rebuild.
+ */
+function republishOnHeldChange(git: GitMirror, catalogue: Catalogue, always: boolean): void {
+  let timer: NodeJS.Timeout | undefined;
+  catalogue.onHeldChanged(() => {
+    if (timer || (!always && git.upstreamReachable)) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void git.republish();
+    }, HELD_REBUILD_DELAY_MS);
+    timer.unref();
+  });
+}
+
 /** The git index mirror, unless `--no-git`. It lives under the storage root. */
 export function createGitMirror(
   config: Readonly<Config>,
   log: AppLogger,
-  extra: Pick<GitMirrorOptions, 'filter'> = {},
+  extra: Pick<GitMirrorOptions, 'filter' | 'localIndex'> = {},
 ): GitMirror | undefined {
   if (!config.git.enabled) return undefined;
   if (config.publicUrl === undefined && !isLoopback(config.listen)) {
@@ -421,6 +452,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     registryConfig,
     http: observedHttp(inputs, 'crate'),
     offline: config.offline,
+    onlyHeld: config.onlyHeld,
     maxCrateBytes: config.maxCrateBytes,
     log,
     guard: guards.crate,
@@ -446,12 +478,17 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     storageHealth: () => storageGuard.health(),
     ...(purger && { removals: purger }),
     ...(inputs.policy && { policy: inputs.policy }),
-    ...(inputs.policy && {
-      indexView: new PolicyIndexView(inputs.policy, {
-        ...(inputs.now && { now: inputs.now }),
-        onWithheld: observeWithheld(log, inputs.policyObserver),
+    indexView: chainViews([
+      inputs.policy &&
+        new PolicyIndexView(inputs.policy, {
+          ...(inputs.now && { now: inputs.now }),
+          onWithheld: observeWithheld(log, inputs.policyObserver),
+        }),
+      new HeldIndexView(catalogue, {
+        always: config.offline || config.onlyHeld,
+        upstreamFailing: () => index.upstreamFailing,
       }),
-    }),
+    ]),
     ...(git && { git }),
   };
 }

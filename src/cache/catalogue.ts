@@ -93,6 +93,8 @@ export class Catalogue {
    */
   readonly #deleted = new Set<string>();
   readonly #listeners = new Set<() => void>();
+  readonly #heldListeners = new Set<() => void>();
+  #heldGeneration = 0;
   readonly #timer: NodeJS.Timeout | undefined;
   #flushPausedUntil = 0;
 
@@ -130,6 +132,7 @@ export class Catalogue {
       at,
       this.#isPinned(facts) ? 1 : 0,
     );
+    if (facts.area === 'crates') this.#heldChanged();
     for (const listener of this.#listeners) listener();
   }
 
@@ -138,6 +141,26 @@ export class Catalogue {
     this.#served.delete(key);
     this.#deleted.add(key);
     if (this.#deleted.size >= DELETE_BATCH) this.flush();
+    if (key.startsWith('crates/')) this.#heldChanged();
+  }
+
+  /**
+   * A number that changes whenever the set of held crates may have changed: views of what is
+   * held (`held-view.ts`) keep their answer while it stays the same.
+   */
+  get heldGeneration(): number {
+    return this.#heldGeneration;
+  }
+
+  /** Calls `listener` whenever the set of held crates may have changed (the offline git index). */
+  onHeldChanged(listener: () => void): () => void {
+    this.#heldListeners.add(listener);
+    return () => this.#heldListeners.delete(listener);
+  }
+
+  #heldChanged(): void {
+    this.#heldGeneration++;
+    for (const listener of this.#heldListeners) listener();
   }
 
   /**
@@ -265,11 +288,20 @@ export class Catalogue {
   }
 
   /** Names of crates held whose index file is not held (a crash between the two writes). */
-  *cratesWithoutIndex(): Generator<string> {
+  cratesWithoutIndex(): Generator<string> {
+    return this.#namesPaged(this.#sql.withoutIndex);
+  }
+
+  /** Names (lower case) of the crates with a version held, in order, a page at a time. */
+  heldCrateNames(): Generator<string> {
+    return this.#namesPaged(this.#sql.heldNames);
+  }
+
+  *#namesPaged(query: { all(after: string, limit: number): unknown[] }): Generator<string> {
     this.flush();
     let after = '';
     for (;;) {
-      const rows = this.#sql.withoutIndex.all(after, PAGE_ROWS) as { name: string }[];
+      const rows = query.all(after, PAGE_ROWS) as { name: string }[];
       for (const row of rows) yield row.name;
       const last = rows.at(-1);
       if (!last || rows.length < PAGE_ROWS) return;
@@ -303,6 +335,7 @@ export class Catalogue {
         );
       }
     });
+    if (blobs.some((blob) => blob.key.startsWith('crates/'))) this.#heldChanged();
   }
 
   /** Corrects sizes and removes rows of objects a reconcile found changed or gone. */
@@ -312,6 +345,7 @@ export class Catalogue {
       for (const blob of resized) this.#sql.resize.run(blob.size, blob.key);
       for (const key of gone) this.#sql.forget.run(key);
     });
+    if (gone.some((key) => key.startsWith('crates/'))) this.#heldChanged();
   }
 
   /** Marks the crates of `labels` pinned and every other row unpinned (at startup). */
@@ -429,6 +463,8 @@ function prepare(db: Database) {
     get: s(`SELECT ${COLUMNS} FROM object WHERE key = ?`),
     versions: s("SELECT version FROM object WHERE area = 'crates' AND name = ?"),
     anyVersion: s("SELECT 1 FROM object WHERE area = 'crates' AND name = ? LIMIT 1"),
+    heldNames: s(`SELECT DISTINCT name FROM object INDEXED BY object_by_crate
+      WHERE area = 'crates' AND name > ? ORDER BY name LIMIT ?`),
     totals: s('SELECT area, objects, bytes FROM area_total'),
     pinnedBytes: s("SELECT sum(size) AS bytes FROM object WHERE area = 'crates' AND pinned = 1"),
     lru: s(`SELECT ${COLUMNS} FROM object

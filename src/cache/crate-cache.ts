@@ -32,6 +32,8 @@ export interface CrateCacheDeps {
   registryConfig: RegistryConfigService;
   http: HttpClient;
   offline: boolean;
+  /** `--only-held`: a client's download of a version not held is refused, not fetched. */
+  onlyHeld?: boolean;
   maxCrateBytes: number;
   log: AppLogger;
   /** Retries, failover over `-u a,b` and circuit breakers. */
@@ -104,6 +106,11 @@ export class CrateCache {
     if (this.#deps.offline) {
       throw Errors.CARGO_CACHER_NOT_CACHED_OFFLINE(
         `${crateLabel(id)} is not cached and cargo-cacher runs with --offline`,
+      );
+    }
+    if (this.#deps.onlyHeld) {
+      throw Errors.CARGO_CACHER_NOT_FOUND(
+        `${crateLabel(id)} is not held and cargo-cacher serves only held versions (--only-held)`,
       );
     }
     if (this.#deps.storageGuard?.blocked) return this.#passThrough(id, options);

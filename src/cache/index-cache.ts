@@ -70,6 +70,7 @@ export class IndexCache {
   readonly #memory = new LruMap<string, IndexFile>(MEMORY_BYTES, (file) => file.body.length + 256);
   readonly #missing = new LruMap<string, number>(NEGATIVE_ENTRIES);
   readonly #flights = new SingleFlight<IndexLookup>();
+  #upstreamFailing = false;
 
   constructor(deps: IndexCacheDeps) {
     this.#deps = deps;
@@ -116,6 +117,14 @@ export class IndexCache {
     return this.#flights.size;
   }
 
+  /**
+   * True while upstream cannot be reached: the last attempt to fetch or revalidate an index file
+   * failed (network, timeout, 5xx, open circuit) and none has succeeded since.
+   */
+  get upstreamFailing(): boolean {
+    return this.#upstreamFailing;
+  }
+
   /** False with `--offline` or without an index source: only cached files can be served. */
   get canReachUpstream(): boolean {
     return this.#canReachUpstream();
@@ -138,8 +147,10 @@ export class IndexCache {
         staleAvailable: cached !== undefined,
       });
     } catch (err) {
+      this.#upstreamFailing = true;
       return this.#onUpstreamError(path, cached, err);
     }
+    this.#upstreamFailing = false;
     switch (fetched.kind) {
       case 'not-modified':
         if (!cached) return this.#onUpstreamError(path, cached, unexpected304(path));

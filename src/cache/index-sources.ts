@@ -28,6 +28,11 @@ export class GitIndexSource implements IndexSource {
         },
       );
     }
+    // Offline with no upstream index mirrored (an index built from held files): nothing to
+    // compare with, so a held copy stands and anything else does not exist here.
+    if (!this.#mirror.hasUpstreamIndex) {
+      return validators.etag === undefined ? { kind: 'not-found' } : { kind: 'not-modified' };
+    }
     const file = await this.#mirror.readUpstreamFile(path);
     if (!file) return { kind: 'not-found' };
     const etag = `"git-${file.blobId}"`;

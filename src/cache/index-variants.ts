@@ -8,7 +8,7 @@
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { crateNameFromIndexPath } from '../registry/crate-name.ts';
-import type { IndexCache, IndexLookup } from './index-cache.ts';
+import type { IndexCache, IndexLookup, IndexOutcome } from './index-cache.ts';
 import type { IndexFile } from './index-record.ts';
 import { LruMap } from './lru.ts';
 
@@ -42,9 +42,29 @@ export class GzipCache {
   }
 }
 
-/** What a served index file looks like under the supply-chain policy (`policy-view.ts`). */
+/**
+ * What a served index file looks like under a view of it: the supply-chain policy
+ * (`policy-view.ts`), the index of what is held (`held-view.ts`).
+ */
 export interface IndexView {
-  serve(path: string, file: IndexFile): IndexFile;
+  /** The file as served, or `undefined` when it is not served at all (a 404). */
+  serve(path: string, file: IndexFile, outcome: IndexOutcome): IndexFile | undefined;
+}
+
+/** The views applied one after the other; `undefined` when there are none. */
+export function chainViews(views: readonly (IndexView | undefined)[]): IndexView | undefined {
+  const present = views.filter((view): view is IndexView => view !== undefined);
+  if (present.length <= 1) return present[0];
+  return {
+    serve(path, file, outcome) {
+      let served: IndexFile | undefined = file;
+      for (const view of present) {
+        served = view.serve(path, served, outcome);
+        if (served === undefined) return undefined;
+      }
+      return served;
+    },
+  };
 }
 
 /** The index cache and the gzip variants of what it serves. */
@@ -67,7 +87,7 @@ export class IndexVariants {
   hotFile(path: string): IndexFile | undefined {
     if (crateNameFromIndexPath(path) === undefined) return undefined;
     const hot = this.#index.hot(path);
-    return hot && this.#view ? this.#view.serve(path, hot) : hot;
+    return hot && this.#view ? this.#view.serve(path, hot, 'hit') : hot;
   }
 
   /**
@@ -77,17 +97,15 @@ export class IndexVariants {
   lookup(path: string): IndexLookup | Promise<IndexLookup> {
     const hot = this.#index.hot(path);
     if (hot)
-      return { found: true, file: this.#served(path, hot), outcome: 'hit', upstreamBytes: 0 };
+      return this.#servedLookup(path, { found: true, file: hot, outcome: 'hit', upstreamBytes: 0 });
     const looked = this.#index.get(path);
     return this.#view ? looked.then((lookup) => this.#servedLookup(path, lookup)) : looked;
   }
 
-  #served(path: string, file: IndexFile): IndexFile {
-    return this.#view ? this.#view.serve(path, file) : file;
-  }
-
   #servedLookup(path: string, lookup: IndexLookup): IndexLookup {
-    return lookup.found ? { ...lookup, file: this.#served(path, lookup.file) } : lookup;
+    if (!lookup.found || !this.#view) return lookup;
+    const file = this.#view.serve(path, lookup.file, lookup.outcome);
+    return file ? { ...lookup, file } : { found: false };
   }
 
   /** The gzip variant if ready now: `null` when too small, `undefined` when not compressed yet. */

@@ -8,7 +8,7 @@
  * changes, or a withheld version comes of age (the answer changes then although upstream's did
  * not).
  */
-import type { OverlayFilter } from '../git/git-mirror.ts';
+import type { OverlayFilter } from '../git/overlay-filter.ts';
 import type { AppLogger } from '../logger.ts';
 import type { PolicyObserver } from '../observe/policy-events.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';

@@ -90,6 +90,11 @@ export function buildProgram() {
       DEFAULTS.threads,
     )
     .option('--offline', 'never contact upstream; serve only what is cached', false)
+    .option(
+      '--only-held',
+      'list only held versions in index files and fetch nothing for clients (jobs still fetch)',
+      false,
+    )
     .addOption(
       new Option('--upstream-connect-timeout <duration>', 'give up connecting to upstream after')
         .argParser(parseDurationFlag)

@@ -27,6 +27,7 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
       url: typeof options.git === 'string' ? options.git : '',
     },
     offline: options.offline,
+    onlyHeld: options.onlyHeld,
     all: options.all,
     skipYanked: options.skipYanked,
     prefetch: options.prefetch,

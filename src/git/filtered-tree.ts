@@ -1,7 +1,7 @@
 /**
  * @module
- * A copy of an index tree with some files' contents replaced (the supply-chain policy leaves
- * withheld versions' lines out of the served git index, as it does for the sparse one). Every
+ * A copy of an index tree with some files' contents replaced or removed (the supply-chain policy
+ * and the index of what is held apply to the served git index as to the sparse one). Every
  * index file is read with one `git cat-file --batch`; the replaced ones are written as blobs with
  * one `git hash-object`, and the tree is rebuilt through a temporary index file with
  * `read-tree`, `update-index --index-info` and `write-tree`: a handful of git processes whatever
@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { gitText } from './git-command.ts';
 import { listIndexPaths, readTreeFiles } from './tree-reader.ts';
 
-/** Returns the file's new contents, or `undefined` to keep it as it is. */
-export type FileFilter = (path: string, body: Buffer) => Buffer | undefined;
+/** Returns the file's new contents, `undefined` to keep it as it is, `null` to remove it. */
+export type FileFilter = (path: string, body: Buffer) => Buffer | undefined | null;
 
 /** The id of a tree like `treeish`'s with the files `filter` replaces; the same tree when none. */
 export async function filterTree(
@@ -24,12 +24,14 @@ export async function filterTree(
 ): Promise<string> {
   const tree = await gitText(gitDir, ['rev-parse', '--verify', `${treeish}^{tree}`]);
   const replaced: { path: string; body: Buffer }[] = [];
+  const removed: string[] = [];
   const paths = await listIndexPaths(gitDir, tree);
   for await (const file of readTreeFiles(gitDir, tree, paths)) {
     const body = filter(file.path, file.body);
-    if (body !== undefined) replaced.push({ path: file.path, body });
+    if (body === null) removed.push(file.path);
+    else if (body !== undefined) replaced.push({ path: file.path, body });
   }
-  if (replaced.length === 0) return tree;
+  if (replaced.length === 0 && removed.length === 0) return tree;
   const work = join(gitDir, `filter-${randomUUID()}`);
   try {
     await mkdir(work);
@@ -40,7 +42,10 @@ export async function filterTree(
     );
     const env = { GIT_INDEX_FILE: join(work, 'index') };
     await gitText(gitDir, ['read-tree', tree], { env });
-    const entries = replaced.map((file, i) => `100644 ${blobs[i]}\t${file.path}\n`).join('');
+    // Mode 0 removes a path from the index (git update-index --index-info).
+    const entries =
+      replaced.map((file, i) => `100644 ${blobs[i]}\t${file.path}\n`).join('') +
+      removed.map((path) => `0 ${ZERO_ID}\t${path}\n`).join('');
     await gitText(gitDir, ['update-index', '--index-info'], { env, input: entries });
     return await gitText(gitDir, ['write-tree'], { env });
   } finally {
@@ -48,8 +53,11 @@ export async function filterTree(
   }
 }
 
+const ZERO_ID = '0'.repeat(40);
+
 /** Writes each body as a blob with one `git hash-object` and returns their ids, in order. */
 async function writeBlobs(gitDir: string, work: string, bodies: Buffer[]): Promise<string[]> {
+  if (bodies.length === 0) return [];
   const files = bodies.map((_, i) => join(work, `blob-${i}`));
   // One at a time: thousands at once would run out of file descriptors.
   for (const [i, body] of bodies.entries()) await writeFile(files[i] as string, body);

@@ -2,15 +2,24 @@
  * @module
  * The local mirror of the upstream git index: a bare repository under the storage root, fetched
  * in the background (the server answers from the first second), refreshed every `-r`, with the
- * {@link buildOverlayCommit overlay commit} on top. A failed refresh keeps the last good index;
- * a failed first clone is retried with backoff until it succeeds.
+ * {@link buildOverlayCommit overlay commit} on top. A failed refresh keeps the last good index,
+ * rebuilt for the upstream outage (the filter then lists only what is held); a failed first clone
+ * is retried with backoff until it succeeds. With `--offline` and no upstream index mirrored
+ * ever, the index served is built from the index files this instance holds (`local-index.ts`).
  */
 import { access, mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppLogger } from '../logger.ts';
-import type { FileFilter } from './filtered-tree.ts';
 import { gitText, runGit } from './git-command.ts';
-import { buildOverlayCommit, SERVED_REF, servedCommit, UPSTREAM_REF } from './overlay.ts';
+import { buildLocalIndexCommit, type IndexTreeFile } from './local-index.ts';
+import {
+  buildOverlayCommit,
+  localIndexConfig,
+  SERVED_REF,
+  servedCommit,
+  UPSTREAM_REF,
+} from './overlay.ts';
+import type { OverlayFilter, OverlayState } from './overlay-filter.ts';
 import { removeStaleGitLocks } from './stale-locks.ts';
 
 /** What changed in one refresh (the mirror job queues a pass for what was added). */
@@ -32,17 +41,16 @@ export interface GitMirrorOptions {
   offline?: boolean;
   log: AppLogger;
   /**
-   * The supply-chain policy's view of the index files, made anew for each overlay (it reads the
-   * policy and the clock then); `undefined` when no policy is in force.
+   * The view of the index files served (the supply-chain policy, the index of what is held),
+   * made anew for each overlay: it reads the policy, the clock and what is held then, and is
+   * told whether upstream is reachable. `undefined` when no view changes anything.
    */
-  filter?: () => OverlayFilter | undefined;
-}
-
-/** A filter for one overlay, and when its answer changes by itself (a version comes of age). */
-export interface OverlayFilter {
-  filter: FileFilter;
-  /** Known after the overlay was built: the earliest time a withheld version comes of age. */
-  changesAt(): number | undefined;
+  filter?: (state: OverlayState) => OverlayFilter | undefined;
+  /**
+   * The index files this instance holds: served as the git index when `--offline` finds no
+   * upstream index mirrored.
+   */
+  localIndex?: () => AsyncIterable<IndexTreeFile>;
 }
 
 /** Longest wait between retries of a failing first clone. */
@@ -62,6 +70,8 @@ export class GitMirror {
   #lastSuccessAt: number | undefined;
   #lastError: string | undefined;
   #upstreamHead: string | undefined;
+  /** True while refreshes fail after a success: the overlay is built for the outage. */
+  #upstreamDown = false;
   #publicUrl = '';
 
   constructor(options: GitMirrorOptions) {
@@ -72,6 +82,19 @@ export class GitMirror {
   /** True once a served HEAD exists (from this run or an earlier one). */
   get ready(): boolean {
     return this.#ready;
+  }
+
+  /**
+   * False with `--offline` and while refreshes fail: the index served is then built for the
+   * outage (through the filter, which lists only what is held).
+   */
+  get upstreamReachable(): boolean {
+    return !this.#options.offline && !this.#upstreamDown;
+  }
+
+  /** True when an upstream index was mirrored (false for an index built from held files). */
+  get hasUpstreamIndex(): boolean {
+    return this.#upstreamHead !== undefined;
   }
 
   /** Status for /health and the dashboard. */
@@ -175,19 +198,23 @@ export class GitMirror {
       // Until an index was first served, listeners (the full mirror) have seen nothing: a clone
       // fetched by a run that died before serving it counts as new.
       const previousUpstream = first ? undefined : this.#upstreamHead;
-      if (this.#options.offline) {
-        if (first)
-          throw new Error('no git index was mirrored yet and --offline forbids fetching it');
-      } else {
+      if (!this.#options.offline) {
         await this.#fetchUpstream(first);
+      } else if (first && !this.#options.localIndex && this.#upstreamHead === undefined) {
+        throw new Error('no git index was mirrored yet and --offline forbids fetching it');
       }
-      const upstream = (await this.#revParse(UPSTREAM_REF)) as string;
-      const { served, changed } = await this.#switchOverlay();
+      this.#upstreamDown = false;
+      const upstream = await this.#revParse(UPSTREAM_REF);
       this.#upstreamHead = upstream;
+      const { served, changed } = await this.#switchOverlay();
       this.#ready = true;
       this.#lastSuccessAt = Date.now();
       this.#lastError = undefined;
-      this.#announce(first, { previousUpstream, upstream, served }, changed);
+      if (upstream !== undefined) {
+        this.#announce(first, { previousUpstream, upstream, served }, changed);
+      } else {
+        this.#options.log.notice({ served }, 'git index built from the index files held');
+      }
       return true;
     } catch (err) {
       if (this.#stop.signal.aborted) return false; // close() killed the fetch
@@ -199,14 +226,36 @@ export class GitMirror {
         { upstream: this.#options.upstreamUrl },
         `${what}: ${this.#lastError}`,
       );
+      if (!first) await this.#onUpstreamDown();
       return false;
     }
   }
 
-  /** Builds the overlay on the fetched upstream HEAD and points the served ref at it. */
+  /** The first failed refresh after a success rebuilds the index served for the outage. */
+  async #onUpstreamDown(): Promise<void> {
+    if (this.#upstreamDown) return;
+    this.#upstreamDown = true;
+    try {
+      await this.#switchOverlay();
+    } catch (err) {
+      this.#options.log.warn({ err }, 'could not rebuild the git index for the upstream outage');
+    }
+  }
+
+  /**
+   * Builds the overlay on the fetched upstream HEAD (or, offline with none, the index of the
+   * files held) and points the served ref at it.
+   */
   async #switchOverlay(): Promise<{ served: string; changed: boolean }> {
-    const filter = this.#options.filter?.();
-    const served = await buildOverlayCommit(this.gitDir, this.#publicUrl, filter?.filter);
+    const filter = this.#options.filter?.({ upstreamReachable: this.upstreamReachable });
+    const served =
+      this.#upstreamHead === undefined && this.#options.localIndex
+        ? await buildLocalIndexCommit(
+            this.gitDir,
+            localIndexConfig(this.#publicUrl),
+            filteredFiles(this.#options.localIndex(), filter),
+          )
+        : await buildOverlayCommit(this.gitDir, this.#publicUrl, filter?.filter);
     this.#scheduleRepublish(filter?.changesAt());
     const current = await servedCommit(this.gitDir);
     if (served !== current) {
@@ -286,6 +335,18 @@ export class GitMirror {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** The files with the filter applied: replaced, left as they are, or left out (`null`). */
+async function* filteredFiles(
+  files: AsyncIterable<IndexTreeFile>,
+  filter: OverlayFilter | undefined,
+): AsyncGenerator<IndexTreeFile> {
+  for await (const file of files) {
+    const replaced = filter ? filter.filter(file.path, file.body) : undefined;
+    if (replaced === null) continue;
+    yield replaced === undefined ? file : { path: file.path, body: replaced };
   }
 }
 

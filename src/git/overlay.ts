@@ -54,6 +54,14 @@ async function readUpstreamConfig(gitDir: string) {
   }
 }
 
+/**
+ * The `config.json` of an index built from held files (no upstream one to rewrite): downloads
+ * through this proxy, and nothing else (an air-gapped cache has no upstream API to name).
+ */
+export function localIndexConfig(publicUrl: string): Buffer {
+  return Buffer.from(`${JSON.stringify({ dl: publicUrl + DOWNLOAD_ROUTE_BASE }, null, 2)}\n`);
+}
+
 /** Writes a copy of the root tree of `treeish` with one blob entry replaced. */
 async function replaceRootEntry(
   gitDir: string,

@@ -5,6 +5,7 @@
  * recent, unless an allow-young rule exempts them. Pure, no I/O: the caller passes `now`.
  */
 import { parseIndexLine } from './index-entry.ts';
+import { type LineFate, mapIndexLines } from './index-lines.ts';
 import type { AllowRule, DenyRule, ListRule } from './policy-lists.ts';
 import { coversVersion } from './policy-lists.ts';
 import { parsePubtime } from './pubtime.ts';
@@ -79,7 +80,6 @@ export interface FilteredIndex {
 }
 
 const SERVE: PolicyDecision = Object.freeze({ kind: 'serve' });
-const NEWLINE = 0x0a;
 
 /** True when the policy can withhold nothing, so callers may skip filtering altogether. */
 export function isEmptyPolicy(policy: Policy): boolean {
@@ -124,32 +124,17 @@ export function filterIndexFile(body: Buffer, policy: Policy, now: number): Filt
   if (isEmptyPolicy(policy)) return { body, withheld, changesAt: undefined };
   if (!mayWithhold(body, policy, now)) return { body, withheld, changesAt: undefined };
   const policyFor = narrowedByName(policy);
-  const served: Buffer[] = [];
-  let copiedTo = 0;
   let changesAt: number | undefined;
-  for (let start = 0; start < body.length; ) {
-    const newline = body.indexOf(NEWLINE, start);
-    const lineEnd = newline === -1 ? body.length : newline;
-    const next = newline === -1 ? body.length : newline + 1;
-    const line = body.toString('utf8', start, lineEnd);
+  const served = mapIndexLines(body, (line) => {
     const entry = decideLine(line, policyFor, now);
-    if (entry) {
-      withheld.push(entry);
-      if (entry.decision.kind === 'young') {
-        changesAt = Math.min(changesAt ?? Number.POSITIVE_INFINITY, entry.decision.availableAt);
-      }
-      const replacement = withheldLine(line, policy.withheldAs);
-      if (replacement !== line) {
-        if (start > copiedTo) served.push(body.subarray(copiedTo, start));
-        if (replacement !== undefined) served.push(Buffer.from(replacement, 'utf8'));
-        copiedTo = replacement === undefined ? next : lineEnd;
-      }
+    if (!entry) return true;
+    withheld.push(entry);
+    if (entry.decision.kind === 'young') {
+      changesAt = Math.min(changesAt ?? Number.POSITIVE_INFINITY, entry.decision.availableAt);
     }
-    start = next;
-  }
-  if (copiedTo === 0) return { body, withheld, changesAt };
-  if (copiedTo < body.length) served.push(body.subarray(copiedTo));
-  return { body: Buffer.concat(served), withheld, changesAt };
+    return withheldLine(line, policy.withheldAs);
+  });
+  return { body: served, withheld, changesAt };
 }
 
 /** The key as crates.io writes it; any other spelling is left out rather than rewritten. */
@@ -157,16 +142,16 @@ const NOT_YANKED = /"yanked"\s*:\s*false(?=\s*[,}])/;
 const YANKED = /"yanked"\s*:\s*true(?=\s*[,}])/;
 
 /**
- * A withheld version's line as served: the same line marked yanked (unchanged when it already
- * is), or `undefined` to leave it out. `"yanked"` is a top-level key of every index line, and the
+ * A withheld version's line as served: the same line marked yanked (kept as it is when it already
+ * is), or left out. `"yanked"` is a top-level key of every index line, and the
  * only one whose value is a boolean: feature values are arrays and dependency objects have no
  * such key. A line without a readable `"yanked":false` is left out, never re-serialised.
  */
-function withheldLine(line: string, withheldAs: WithheldAs | undefined): string | undefined {
-  if (withheldAs === 'omit') return undefined;
-  if (YANKED.test(line)) return line;
+function withheldLine(line: string, withheldAs: WithheldAs | undefined): LineFate {
+  if (withheldAs === 'omit') return false;
+  if (YANKED.test(line)) return true;
   const match = NOT_YANKED.exec(line);
-  if (!match) return undefined;
+  if (!match) return false;
   const at = match.index + match[0].lastIndexOf('false');
   return `${line.slice(0, at)}true${line.slice(at + 'false'.length)}`;
 }
