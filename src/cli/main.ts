@@ -8,6 +8,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS, defaultStorageDir } from '../config.ts';
 import { isCacherError } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { buildExportCommand, buildImportCommand } from './bundle-commands.ts';
 import {
   buildGcCommand,
   buildReconcileCommand,
@@ -229,7 +230,9 @@ export function buildProgram() {
     .addCommand(buildStatsCommand())
     .addCommand(buildGcCommand())
     .addCommand(buildVerifyCommand())
-    .addCommand(buildReconcileCommand());
+    .addCommand(buildReconcileCommand())
+    .addCommand(buildExportCommand())
+    .addCommand(buildImportCommand());
 }
 
 /** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */

@@ -1,0 +1,202 @@
+/**
+ * @module
+ * Reading a bundle, a directory or a `.tar`, as its manifest and then its files one at a time,
+ * streamed. A tar is read in one pass, so its first file must be `manifest.json` (`export`
+ * writes it first); a directory is read in the manifest's order (index files, then crates).
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Parser, type ReadEntry } from 'tar';
+import { Errors } from '../errors.ts';
+import {
+  type BundleManifest,
+  MANIFEST_FILE,
+  parseBundleManifest,
+} from '../registry/bundle-manifest.ts';
+
+/** One file of a bundle. Read its {@link stream} once, or {@link skip} it. */
+export interface BundleEntry {
+  /** Its path in the bundle (a store key, unless the bundle was tampered with). */
+  path: string;
+  /** Its size in the bundle (the tar header's, or the file's on disk). */
+  size: number;
+  /** False for anything but a regular file (a link, a device): never read. */
+  regular: boolean;
+  stream(): Readable;
+  skip(): void;
+}
+
+/** An opened bundle. */
+export interface OpenedBundle {
+  manifest: BundleManifest;
+  /** The files after the manifest. Throws (after the files it could read) when the tar is damaged. */
+  entries(): AsyncIterable<BundleEntry>;
+  /** Lets go of the file (also when the entries were not all read). */
+  close(): Promise<void>;
+}
+
+/** The largest manifest read (a bundle of a million files has one of about 150 MB). */
+const MAX_MANIFEST_BYTES = 1024 * 1024 * 1024;
+
+/** Opens a bundle directory or tar file and reads its manifest. */
+export async function openBundle(path: string): Promise<OpenedBundle> {
+  let isDirectory: boolean;
+  try {
+    isDirectory = (await stat(path)).isDirectory();
+  } catch (err) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(`import: ${path}: ${(err as Error).message}`);
+  }
+  return isDirectory ? openDirectory(path) : openTar(path);
+}
+
+async function openDirectory(dir: string): Promise<OpenedBundle> {
+  const manifestPath = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(manifestPath, 'utf8');
+  } catch (err) {
+    throw Errors.CARGO_CACHER_BAD_REQUEST(
+      `${manifestPath}: ${(err as Error).message}: not a bundle`,
+    );
+  }
+  const manifest = parseBundleManifest(text, manifestPath);
+  return {
+    manifest,
+    entries: () => directoryEntries(dir, manifest),
+    close: async () => {},
+  };
+}
+
+/** The manifest's files that are on disk; the import reports the others missing. */
+async function* directoryEntries(
+  dir: string,
+  manifest: BundleManifest,
+): AsyncGenerator<BundleEntry> {
+  for (const file of manifest.files) {
+    const onDisk = join(dir, file.path);
+    const info = await stat(onDisk).catch(() => undefined);
+    if (info === undefined) continue;
+    yield {
+      path: file.path,
+      size: info.size,
+      regular: info.isFile(),
+      stream: () => createReadStream(onDisk),
+      skip: () => {},
+    };
+  }
+}
+
+async function openTar(file: string): Promise<OpenedBundle> {
+  const tar = readTar(file);
+  let manifest: BundleManifest;
+  try {
+    manifest = await readTarManifest(file, tar);
+  } catch (err) {
+    await tar.return(undefined);
+    throw err;
+  }
+  return {
+    manifest,
+    entries: () => remaining(tar),
+    close: async () => {
+      await tar.return(undefined);
+    },
+  };
+}
+
+async function readTarManifest(
+  file: string,
+  tar: AsyncGenerator<BundleEntry>,
+): Promise<BundleManifest> {
+  let first: IteratorResult<BundleEntry>;
+  try {
+    first = await tar.next();
+  } catch (err) {
+    throw Errors.CARGO_CACHER_BAD_REQUEST(
+      `${file}: not a readable tar file (${(err as Error).message})`,
+    );
+  }
+  if (first.done || first.value.path !== MANIFEST_FILE || !first.value.regular) {
+    throw Errors.CARGO_CACHER_BAD_REQUEST(
+      `${file}: its first file is not ${MANIFEST_FILE}: not a bundle made by cargo-cacher export`,
+    );
+  }
+  if (first.value.size > MAX_MANIFEST_BYTES) {
+    throw Errors.CARGO_CACHER_BAD_REQUEST(`${file}: ${MANIFEST_FILE} is too large`);
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of first.value.stream()) chunks.push(chunk as Buffer);
+  return parseBundleManifest(Buffer.concat(chunks).toString('utf8'), `${file}:${MANIFEST_FILE}`);
+}
+
+/** The rest of a generator, without closing it when the loop over it stops early. */
+async function* remaining(tar: AsyncGenerator<BundleEntry>): AsyncGenerator<BundleEntry> {
+  for (let next = await tar.next(); !next.done; next = await tar.next()) yield next.value;
+}
+
+/**
+ * The entries of a tar file, one at a time: the parser reads on only once the previous entry's
+ * bytes were consumed (or skipped), so memory stays flat at any size. Directory entries (a tar
+ * re-made by hand) are passed over; a damaged or truncated tar throws once its readable entries
+ * were given out, and the entry being read then ends short (its checksum refuses it).
+ */
+async function* readTar(file: string): AsyncGenerator<BundleEntry> {
+  const parser = new Parser({ strict: true });
+  const source = createReadStream(file);
+  const pending: ReadEntry[] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = () => {
+    const waiting = wake;
+    wake = undefined;
+    waiting?.();
+  };
+  const fail = (err: Error) => {
+    failure ??= err;
+    notify();
+  };
+  parser.on('entry', (entry: ReadEntry) => {
+    pending.push(entry);
+    notify();
+  });
+  parser.on('end', () => {
+    ended = true;
+    notify();
+  });
+  parser.on('error', fail);
+  source.on('error', fail);
+  source.pipe(parser as unknown as NodeJS.WritableStream);
+  try {
+    for (;;) {
+      const entry = pending.shift();
+      if (entry !== undefined) {
+        if (entry.type !== 'Directory') yield tarEntry(entry);
+        // Whatever the reader left unread is skipped, so the parser goes on.
+        entry.resume();
+        continue;
+      }
+      if (failure !== undefined) throw failure;
+      if (ended) return;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+    }
+  } finally {
+    source.destroy();
+  }
+}
+
+function tarEntry(entry: ReadEntry): BundleEntry {
+  return {
+    path: entry.path.replace(/^(?:\.\/)+/, ''),
+    size: entry.size,
+    regular: entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile',
+    stream: () => Readable.from(entry),
+    skip: () => {
+      entry.resume();
+    },
+  };
+}
