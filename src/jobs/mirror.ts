@@ -12,8 +12,9 @@ import type { LivePolicy } from '../policy/live-policy.ts';
 import { type CrateVersion, parseIndexFile } from '../registry/index-entry.ts';
 import { filterIndexFile, type WithheldVersion } from '../registry/policy.ts';
 import type { Job, JobRegistry, PackageReport } from './job.ts';
+import { describeWithheld, storeVersion } from './mirror-version.ts';
 import { reportProgress } from './progress.ts';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 import { runPool } from './worker-pool.ts';
 
 /** What a {@link FullMirror} needs. */
@@ -204,27 +205,11 @@ export class FullMirror {
     const id = { name: entry.name, version: entry.version };
     if (entry.withheld)
       return { ...id, status: 'skipped', reason: describeWithheld(entry.withheld) };
-    try {
-      if (await this.#deps.crates.has(id)) return { ...id, status: 'cached' };
-      const retry = this.#deps.retry ?? DEFAULT_RETRY;
-      const fetched = await withRetry(
-        () => this.#deps.crates.fetch(id, entry, { policyChecked: true }),
-        retry,
-        this.#stop.signal,
-      );
-      return { ...id, status: 'fetched', bytes: fetched.upstreamBytes };
-    } catch (err) {
-      return { ...id, status: 'failed', reason: (err as Error).message };
-    }
+    const { crates, retry = DEFAULT_RETRY } = this.#deps;
+    return storeVersion({ crates, retry, signal: this.#stop.signal }, entry);
   }
 }
 
 function hasWork(work: PendingWork): boolean {
   return work.full || work.ranges.length > 0 || work.paths.length > 0;
-}
-
-/** Why a version was skipped: denied, or waiting for its cooldown. */
-function describeWithheld(decision: Withheld): string {
-  if (decision.kind === 'denied') return `denied by the supply-chain policy ("${decision.rule}")`;
-  return `waiting: published ${new Date(decision.pubtime).toISOString()}, taken from ${new Date(decision.availableAt).toISOString()}`;
 }
