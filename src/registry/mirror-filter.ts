@@ -47,6 +47,7 @@ export type MirrorRoot = CrateRoot | LockedRoot;
 
 /** A path line: a lock file, or a directory searched for lock files. */
 export interface FilterPath {
+  readonly kind: 'path';
   /** The path resolved against the filter file's directory. */
   readonly path: string;
   /** The line as written. */
@@ -54,20 +55,16 @@ export interface FilterPath {
   readonly location: FilterLocation;
 }
 
-/** A filter file, read. */
-export interface MirrorFilter {
-  readonly crates: CrateRoot[];
-  readonly paths: FilterPath[];
-}
+/** One line of a filter file. */
+export type FilterEntry = CrateRoot | FilterPath;
 
 /**
- * Reads a filter file. `source` is the file's path: locations name it, and relative paths are
+ * Reads a filter file into its lines' roots and paths, in order. `source` is the file's path: locations name it, and relative paths are
  * resolved against its directory. Throws `CARGO_CACHER_INVALID_CONFIG` whose one-line message is
  * `${source}:${line}: <what is wrong>` at the first malformed line.
  */
-export function parseMirrorFilter(text: string, source: string): MirrorFilter {
-  const crates: CrateRoot[] = [];
-  const paths: FilterPath[] = [];
+export function parseMirrorFilter(text: string, source: string): FilterEntry[] {
+  const entries: FilterEntry[] = [];
   // A byte order mark left by an editor is not part of the first line.
   const lines = text.replace(/^\uFEFF/, '').split('\n');
   lines.forEach((raw, index) => {
@@ -76,18 +73,18 @@ export function parseMirrorFilter(text: string, source: string): MirrorFilter {
     if (line === '') return;
     const location = `${source}:${index + 1}`;
     if (isPathLine(line)) {
-      paths.push({ path: resolveAgainst(source, line), text: line, location });
+      entries.push({ kind: 'path', path: resolveAgainst(source, line), text: line, location });
       return;
     }
     try {
-      crates.push(parseCrateLine(line, location));
+      entries.push(parseCrateLine(line, location));
     } catch (error) {
       throw Errors.CARGO_CACHER_INVALID_CONFIG(`${location}: ${(error as Error).message}`, {
         cause: error,
       });
     }
   });
-  return { crates, paths };
+  return entries;
 }
 
 /** A line naming a file or directory rather than a crate. */

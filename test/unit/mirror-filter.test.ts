@@ -2,19 +2,23 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { isCacherError } from '../../src/errors.ts';
 import {
+  type FilterEntry,
   isPathLine,
   lockedRoots,
-  type MirrorFilter,
   parseMirrorFilter,
 } from '../../src/registry/mirror-filter.ts';
 
 const SOURCE = '/etc/mirror/filter.txt';
 
-/** The filter as plain data: crates as `label → requirement`, paths as `location → path`. */
-function summary(filter: MirrorFilter) {
+/** The filter as plain data: crates and paths apart, each in file order. */
+function summary(entries: FilterEntry[]) {
   return {
-    crates: filter.crates.map((root) => [root.name, root.requirement?.text, root.label]),
-    paths: filter.paths.map((path) => [path.path, path.text, path.location]),
+    crates: entries.flatMap((root) =>
+      root.kind === 'crate' ? [[root.name, root.requirement?.text, root.label]] : [],
+    ),
+    paths: entries.flatMap((path) =>
+      path.kind === 'path' ? [[path.path, path.text, path.location]] : [],
+    ),
   };
 }
 
@@ -90,6 +94,14 @@ describe('parseMirrorFilter', () => {
     ],
     ['only comments', '# nothing yet\n\n', { crates: [], paths: [] }],
   ];
+  test('keeps the order of the lines, crates and paths mixed', () => {
+    const entries = parseMirrorFilter('b\n./x\na@1\n', SOURCE);
+    assert.deepEqual(
+      entries.map((entry) => entry.kind),
+      ['crate', 'path', 'crate'],
+    );
+  });
+
   for (const [what, text, expected] of VALID) {
     test(`reads ${what}`, () => {
       assert.deepEqual(summary(parseMirrorFilter(text, SOURCE)), expected);
