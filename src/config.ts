@@ -92,6 +92,10 @@ export interface Config {
   all: boolean;
   /** With `-a`: leave yanked versions out. */
   skipYanked: boolean;
+  /** `--mirror-filter` files (absolute): with `-a`, mirror their roots and closure only. */
+  mirrorFilters: string[];
+  /** `--mirror-keep`: the newest n versions of each crate root of the filters. */
+  mirrorKeep: number;
   prefetch: string[];
   /** Expiration and integrity (all off by default: a cache asked to keep everything does). */
   upkeep: UpkeepSettings;
@@ -221,6 +225,8 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
     onlyHeld: settings.onlyHeld ?? false,
     all: settings.all ?? false,
     skipYanked: settings.skipYanked ?? false,
+    mirrorFilters: (settings.mirrorFilters ?? []).map((file) => resolve(file)),
+    mirrorKeep: settings.mirrorKeep ?? 1,
     prefetch: settings.prefetch ?? [],
     upkeep: {
       maxSizeBytes: undefined,
@@ -272,9 +278,22 @@ function checkConfig(config: Config): void {
     throw Errors.CARGO_CACHER_INVALID_CONFIG('circuit breaker failures must be >= 1');
   }
   checkClientLimits(config.clientLimits);
+  checkMirrorFilters(config);
   if (config.publicUrl !== undefined) checkHttpUrl('--public-url', config.publicUrl);
   if (config.indexTtlMs < 0 || config.gitRefreshMs < 1000) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG('--index-ttl must be >= 0 and --refresh >= 1s');
+  }
+}
+
+/** `--mirror-filter` narrows `-a`; `--mirror-keep` counts versions of its roots. */
+function checkMirrorFilters(config: Config): void {
+  if (config.mirrorFilters.length > 0 && !config.all) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG('--mirror-filter narrows -a/--all: add -a');
+  }
+  if (!Number.isInteger(config.mirrorKeep) || config.mirrorKeep < 1) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(
+      `--mirror-keep must be a whole number >= 1, got ${config.mirrorKeep}`,
+    );
   }
 }
 

@@ -24,9 +24,11 @@ import { Errors } from './errors.ts';
 import { GitMirror, type GitMirrorOptions } from './git/git-mirror.ts';
 import { chainOverlayFilters } from './git/overlay-filter.ts';
 import { removedVersions } from './git/tree-reader.ts';
+import { FilteredMirror } from './jobs/filtered-mirror.ts';
 import { JobRegistry } from './jobs/job.ts';
 import { Maintenance } from './jobs/maintenance.ts';
 import { FullMirror } from './jobs/mirror.ts';
+import { readMirrorRoots } from './jobs/mirror-roots.ts';
 import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
 import { Prefetcher } from './jobs/prefetcher.ts';
@@ -60,6 +62,8 @@ export interface Instance {
   deps: AppDeps;
   http: HttpClient;
   fullMirror: FullMirror | undefined;
+  /** `-a --mirror-filter`: the filter's roots and their closure, instead of the full mirror. */
+  filteredMirror: FilteredMirror | undefined;
   maintenance: Maintenance;
   stats: Stats;
   /** What the cache holds. */
@@ -95,6 +99,8 @@ export async function startInstance(
   options: InstanceOptions = {},
 ): Promise<Instance> {
   checkJobSettings(config);
+  // A bad filter file stops the start (one line naming file and line) before anything listens.
+  if (config.mirrorFilters.length > 0) await readMirrorRoots(config.mirrorFilters);
   const prefetch =
     config.prefetch.length > 0 ? await readPrefetchPaths(config.prefetch) : undefined;
   const tls = config.tls && (await readTlsFiles(config.tls));
@@ -156,14 +162,17 @@ export async function startInstance(
   const scheme = tls ? 'https' : 'http';
   const url = `${scheme}://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
   const fullMirror = startJobs(config, deps, log, prefetch, now);
+  const filteredMirror = createFilteredMirror(config, deps, log, now);
   await git?.start(config.publicUrl ?? `${scheme}://localhost:${port}`);
   if (fullMirror && git?.ready) fullMirror.requestFullPass();
+  filteredMirror?.requestPass();
   maintenance.start();
   return {
     app,
     deps,
     http,
     fullMirror,
+    filteredMirror,
     maintenance,
     stats,
     catalogue: storage.catalogue,
@@ -177,6 +186,7 @@ export async function startInstance(
       await deps.prefetcher.close();
       await maintenance.close();
       await fullMirror?.close();
+      await filteredMirror?.close();
       await git?.close();
       await http.close();
       // Last: the jobs above may still have reported upstream requests while stopping.
@@ -306,7 +316,7 @@ function createMaintenance(
 }
 
 function checkJobSettings(config: Readonly<Config>): void {
-  if (config.all && !config.git.enabled) {
+  if (config.all && !config.git.enabled && config.mirrorFilters.length === 0) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG(
       '-a/--all mirrors the crates listed in the git index, so it needs the git mirror: remove --no-git',
     );
@@ -322,7 +332,7 @@ function startJobs(
   now: () => number,
 ): FullMirror | undefined {
   if (prefetch) deps.prefetcher.start(prefetch, `prefetch of ${prefetch.files.join(', ')}`);
-  if (!config.all || !deps.git) return undefined;
+  if (!config.all || !deps.git || config.mirrorFilters.length > 0) return undefined;
   const fullMirror = new FullMirror({
     git: deps.git,
     crates: deps.crates,
@@ -335,6 +345,33 @@ function startJobs(
   });
   fullMirror.follow();
   return fullMirror;
+}
+
+/**
+ * With `-a --mirror-filter`: the filtered mirror, passing after each git refresh, or every `-r`
+ * without a git mirror (it reads index files through the index cache, so it needs none).
+ */
+function createFilteredMirror(
+  config: Readonly<Config>,
+  deps: AppDeps,
+  log: AppLogger,
+  now: () => number,
+): FilteredMirror | undefined {
+  if (!config.all || config.mirrorFilters.length === 0) return undefined;
+  const mirror = new FilteredMirror({
+    filters: config.mirrorFilters,
+    keep: config.mirrorKeep,
+    index: deps.index,
+    crates: deps.crates,
+    jobs: deps.jobs,
+    threads: config.threads,
+    log,
+    ...(deps.policy && { policy: deps.policy }),
+    now,
+  });
+  if (deps.git) mirror.follow(deps.git);
+  else mirror.every(config.gitRefreshMs);
+  return mirror;
 }
 
 /**

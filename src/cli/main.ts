@@ -79,6 +79,18 @@ export function buildProgram() {
     .option('-a, --all', 'mirror every crate of the git index', false)
     .option('--skip-yanked', 'with -a: leave yanked versions out', false)
     .option(
+      '--mirror-filter <file>',
+      'with -a: mirror only these roots (name, name@req, Cargo.lock or dir) and their dependencies (repeatable)',
+      collect,
+      [] as string[],
+    )
+    .option(
+      '--mirror-keep <n>',
+      'with --mirror-filter: the newest n versions of each crate root',
+      parsePositiveInt,
+      1,
+    )
+    .option(
       '-f, --prefetch <path>',
       'prefetch crates from a Cargo.lock, a name=version list or a directory (repeatable)',
       collect,

@@ -30,6 +30,8 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
     onlyHeld: options.onlyHeld,
     all: options.all,
     skipYanked: options.skipYanked,
+    mirrorFilters: options.mirrorFilter,
+    mirrorKeep: options.mirrorKeep,
     prefetch: options.prefetch,
     upkeep: {
       maxSizeBytes: options.maxSize,
