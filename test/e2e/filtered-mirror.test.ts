@@ -325,6 +325,22 @@ describe('filtered mirror (-a --mirror-filter)', () => {
     assert.equal(added.reason, `root fm-app (${world.filter}:2) via fm-app 1.0.0`);
   });
 
+  test('with a git mirror, a git refresh brings a pass that takes what it added', async (t) => {
+    const world = await setup(t);
+    const bare = await world.world.upstream.enableGit(join(world.dir, 'upstream-git'));
+    const proxy = await startMirror(t, world, { gitUrl: bare });
+    assert.deepEqual(held(proxy), EXPECTED_HELD);
+    const git = proxy.deps.git;
+    assert.ok(git, 'the git mirror runs');
+
+    await world.world.publish({ name: 'fm-renamed', version: '0.2.1' });
+    assert.equal(await git.refresh(), true);
+    await filteredMirror(proxy).idle();
+
+    assert.ok(held(proxy).includes('fm-renamed@0.2.1'), held(proxy).join(', '));
+    assert.equal(proxy.instance.fullMirror, undefined, 'no full mirror of the git index');
+  });
+
   test('the supply-chain policy: a denied version is skipped and reported, the next older one held', async (t) => {
     const world = await setup(t);
     const deny = join(world.dir, 'deny.txt');
