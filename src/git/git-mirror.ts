@@ -205,8 +205,9 @@ export class GitMirror {
       }
       this.#upstreamDown = false;
       const upstream = await this.#revParse(UPSTREAM_REF);
+      const { served, changed } = await this.#switchOverlay(upstream);
+      // Only now: status() shows an upstream HEAD once the index built on it is served.
       this.#upstreamHead = upstream;
-      const { served, changed } = await this.#switchOverlay();
       this.#ready = true;
       this.#lastSuccessAt = Date.now();
       this.#lastError = undefined;
@@ -246,10 +247,12 @@ export class GitMirror {
    * Builds the overlay on the fetched upstream HEAD (or, offline with none, the index of the
    * files held) and points the served ref at it.
    */
-  async #switchOverlay(): Promise<{ served: string; changed: boolean }> {
+  async #switchOverlay(
+    upstream = this.#upstreamHead,
+  ): Promise<{ served: string; changed: boolean }> {
     const filter = this.#options.filter?.({ upstreamReachable: this.upstreamReachable });
     const served =
-      this.#upstreamHead === undefined && this.#options.localIndex
+      upstream === undefined && this.#options.localIndex
         ? await buildLocalIndexCommit(
             this.gitDir,
             localIndexConfig(this.#publicUrl),

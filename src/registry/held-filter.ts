@@ -4,7 +4,7 @@
  * cache holds, so cargo resolves to what it can download when upstream cannot be reached
  * (`--offline`, an upstream outage, `--only-held`). Pure, no I/O.
  */
-import { parseIndexLine } from './index-entry.ts';
+import { versionOfLine } from './index-entry.ts';
 import { mapIndexLines } from './index-lines.ts';
 
 /** An index file reduced to the held versions. */
@@ -17,13 +17,15 @@ export interface HeldIndexFile {
 
 /**
  * Keeps the lines of the versions in `held` (exact version strings, as in the index line). Lines
- * that do not parse go too: they name no version the cache could serve, and cargo skips them.
+ * that name no version go too: the cache could serve none, and cargo skips them. The version is
+ * read without parsing each line's JSON (see {@link versionOfLine}): this runs over every file of
+ * the git index when it is rebuilt.
  */
 export function keepHeldVersions(body: Buffer, held: ReadonlySet<string>): HeldIndexFile {
   let versions = 0;
   const kept = mapIndexLines(body, (line) => {
-    const entry = parseIndexLine(line);
-    if (entry === undefined || !held.has(entry.version)) return false;
+    const version = versionOfLine(line);
+    if (version === undefined || !held.has(version)) return false;
     versions++;
     return true;
   });

@@ -51,6 +51,25 @@ export function parseIndexLine(line: string): CrateVersion | undefined {
   return { name: raw.name, version: raw.vers, checksum: raw.cksum, yanked: raw.yanked === true };
 }
 
+const VERS_KEY = '"vers":"';
+
+/**
+ * The version an index line names, read without parsing the line's JSON when it is written as
+ * crates.io writes it: inside a JSON string a quote is escaped, so the text `"vers":"` can only be
+ * a key, and only the top-level object has that key (dependencies and features do not). Any
+ * other spelling is parsed. `undefined` for a line that names none.
+ */
+export function versionOfLine(line: string): string | undefined {
+  const at = line.indexOf(VERS_KEY);
+  if (at !== -1) {
+    const start = at + VERS_KEY.length;
+    const end = line.indexOf('"', start);
+    const version = end === -1 ? '' : line.slice(start, end);
+    if (version !== '' && !version.includes('\\')) return version;
+  }
+  return parseIndexLine(line)?.version;
+}
+
 /**
  * Finds a version in an index file. Build metadata is ignored for uniqueness on crates.io
  * ("vers ... build metadata ignored"), but cargo asks for the exact string, so match exactly.

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { CrateVersion } from '../../src/registry/index-entry.ts';
-import { findVersion, parseIndexFile, parseIndexLine } from '../../src/registry/index-entry.ts';
+import {
+  findVersion,
+  parseIndexFile,
+  parseIndexLine,
+  versionOfLine,
+} from '../../src/registry/index-entry.ts';
 
 const SUM_A = 'a'.repeat(64);
 const SUM_B = 'b'.repeat(64);
@@ -136,6 +141,37 @@ describe('findVersion', () => {
   for (const [what, version] of missing) {
     test(`returns undefined for ${what}`, () => {
       assert.equal(findVersion(FILE, version), undefined);
+    });
+  }
+});
+
+describe('versionOfLine', () => {
+  const CK = 'b'.repeat(64);
+  const CASES: [string, string, string | undefined][] = [
+    ['crates.io form', `{"name":"a","vers":"1.2.3","deps":[],"cksum":"${CK}"}`, '1.2.3'],
+    [
+      'a feature value holding the text of a vers key',
+      `{"name":"a","features":{"x":["\\"vers\\":\\"9.9.9\\""]},"vers":"1.0.0","cksum":"${CK}"}`,
+      '1.0.0',
+    ],
+    [
+      'a feature named vers',
+      `{"name":"a","features":{"vers":[]},"vers":"2.0.0","cksum":"${CK}"}`,
+      '2.0.0',
+    ],
+    [
+      'spaces around the colon',
+      `{"name":"a", "vers" : "3.0.0-rc.1", "cksum":"${CK}"}`,
+      '3.0.0-rc.1',
+    ],
+    ['build metadata', `{"name":"a","vers":"1.0.0+build.5","cksum":"${CK}"}`, '1.0.0+build.5'],
+    ['no version', `{"name":"a","cksum":"${CK}"}`, undefined],
+    ['not JSON', '{broken', undefined],
+    ['a blank line', '', undefined],
+  ];
+  for (const [what, line, expected] of CASES) {
+    test(what, () => {
+      assert.equal(versionOfLine(line), expected);
     });
   }
 });
