@@ -25,6 +25,8 @@ export interface IndexSource {
   fetch(path: string, validators?: Validators, options?: FetchOptions): Promise<IndexFetch>;
   /** True when the source is on this machine (the git mirror): usable with `--offline`. */
   readonly local?: boolean;
+  /** False when a local source has nothing to answer from (no upstream index mirrored). */
+  available?(): boolean;
 }
 
 /** How a lookup was answered, for the `X-Cache-Status` header, logs and stats. */
@@ -136,7 +138,8 @@ export class IndexCache {
 
   #canReachUpstream(): boolean {
     const { source, offline } = this.#deps;
-    return source !== undefined && (!offline || source.local === true);
+    if (source === undefined) return false;
+    return !offline || (source.local === true && source.available?.() !== false);
   }
 
   async #refresh(path: string, cached: IndexFile | undefined): Promise<IndexLookup> {

@@ -19,6 +19,14 @@ export class GitIndexSource implements IndexSource {
     this.#mirror = mirror;
   }
 
+  /**
+   * False while no upstream index is mirrored: an air-gapped instance serves a git index built
+   * from its held files, and its cached index files are then the only ones there are.
+   */
+  available(): boolean {
+    return this.#mirror.hasUpstreamIndex;
+  }
+
   async fetch(path: string, validators: Validators = {}): Promise<IndexFetch> {
     if (!this.#mirror.ready) {
       throw Errors.CARGO_CACHER_GIT_NOT_READY(
@@ -27,11 +35,6 @@ export class GitIndexSource implements IndexSource {
           retryAfter: 10,
         },
       );
-    }
-    // Offline with no upstream index mirrored (an index built from held files): nothing to
-    // compare with, so a held copy stands and anything else does not exist here.
-    if (!this.#mirror.hasUpstreamIndex) {
-      return validators.etag === undefined ? { kind: 'not-found' } : { kind: 'not-modified' };
     }
     const file = await this.#mirror.readUpstreamFile(path);
     if (!file) return { kind: 'not-found' };
