@@ -5,7 +5,7 @@
  * writes it first); a directory is read in the manifest's order (index files, then crates).
  */
 import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
@@ -25,6 +25,8 @@ export interface BundleEntry {
   /** False for anything but a regular file (a link, a device): never read. */
   regular: boolean;
   stream(): Readable;
+  /** Reads it whole (small files: one read instead of a stream), up to `limit` bytes and one more. */
+  read(limit: number): Promise<Buffer>;
   skip(): void;
 }
 
@@ -83,6 +85,16 @@ async function* directoryEntries(
       size: info.size,
       regular: info.isFile(),
       stream: () => createReadStream(onDisk),
+      read: async (limit) => {
+        const handle = await open(onDisk, 'r');
+        try {
+          const body = Buffer.allocUnsafe(Math.min(info.size, limit) + 1);
+          const { bytesRead } = await handle.read(body, 0, body.length, 0);
+          return body.subarray(0, bytesRead);
+        } finally {
+          await handle.close();
+        }
+      },
       skip: () => {},
     };
   }
@@ -126,9 +138,8 @@ async function readTarManifest(
   if (first.value.size > MAX_MANIFEST_BYTES) {
     throw Errors.CARGO_CACHER_BAD_REQUEST(`${file}: ${MANIFEST_FILE} is too large`);
   }
-  const chunks: Buffer[] = [];
-  for await (const chunk of first.value.stream()) chunks.push(chunk as Buffer);
-  return parseBundleManifest(Buffer.concat(chunks).toString('utf8'), `${file}:${MANIFEST_FILE}`);
+  const text = (await first.value.read(MAX_MANIFEST_BYTES)).toString('utf8');
+  return parseBundleManifest(text, `${file}:${MANIFEST_FILE}`);
 }
 
 /** The rest of a generator, without closing it when the loop over it stops early. */
@@ -195,8 +206,21 @@ function tarEntry(entry: ReadEntry): BundleEntry {
     size: entry.size,
     regular: entry.type === 'File' || entry.type === 'OldFile' || entry.type === 'ContiguousFile',
     stream: () => Readable.from(entry),
+    read: (limit) => readAll(entry, limit),
     skip: () => {
       entry.resume();
     },
   };
+}
+
+/** Reads a stream whole, up to `limit` bytes and one more (so a longer one is seen longer). */
+export async function readAll(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    chunks.push(chunk as Buffer);
+    size += (chunk as Buffer).length;
+    if (size > limit) break;
+  }
+  return Buffer.concat(chunks);
 }

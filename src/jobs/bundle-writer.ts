@@ -22,7 +22,6 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { create as createTar } from 'tar';
 import { Errors } from '../errors.ts';
 import {
   type BundleFile,
@@ -30,6 +29,7 @@ import {
   encodeBundleManifest,
   MANIFEST_FILE,
 } from '../registry/bundle-manifest.ts';
+import { packTar } from './bundle-tar.ts';
 
 /** How a bundle is kept: a directory, or one `.tar` file. */
 export type BundleFormat = 'dir' | 'tar';
@@ -107,10 +107,11 @@ export class BundleStaging {
     }
     const packing = `${this.dir}.tar`;
     try {
-      await createTar({ file: packing, cwd: this.dir, portable: true, noDirRecurse: true }, [
-        MANIFEST_FILE,
-        ...manifest.files.map((file) => file.path),
-      ]);
+      const paths = [MANIFEST_FILE, ...manifest.files.map((file) => file.path)];
+      await packTar(this.dir, paths, packing, {
+        mtime: new Date(manifest.createdAt),
+        consume: true,
+      });
       await linkInto(packing, this.out);
     } finally {
       await rm(packing, { force: true });

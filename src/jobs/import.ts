@@ -3,20 +3,17 @@
  * `cargo-cacher import`: adds a bundle made by `cargo-cacher export` to a store, through the
  * tracked store so the catalogue learns everything. Nothing unverified lands: every file is held
  * against the manifest's size and sha256, and every crate also against its index line's `cksum`
- * (from the bundle's index file, else the store's) while it streams into the store, which
- * publishes it only when the sha256 matches. A tampered or truncated file is refused and named;
- * the rest is imported. Index files merge with the store's copy (`registry/index-merge.ts`), so
- * no line is lost; the merged file counts as checked at the bundle's `createdAt`.
+ * (from the bundle's index file, else the store's) on its way into the store, which publishes it
+ * only when the sha256 matches. A tampered or truncated file is refused and named; the rest is
+ * imported. Index files merge with the store's copy (`bundle-index-files.ts`), so no line is lost.
+ *
+ * The bundle is read in order, one file at a time (a tar is one stream); a small file is read
+ * whole and stored while the next ones are read, a few at a time.
  */
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Catalogue } from '../cache/catalogue.ts';
-import {
-  createIndexFile,
-  decodeIndexRecord,
-  encodeIndexRecord,
-  type IndexFile,
-} from '../cache/index-record.ts';
+import { decodeIndexRecord } from '../cache/index-record.ts';
 import { isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import {
@@ -28,10 +25,15 @@ import {
   crateNameOfIndexPath,
 } from '../registry/bundle-manifest.ts';
 import { parseIndexFile } from '../registry/index-entry.ts';
-import { mergeIndexFiles } from '../registry/index-merge.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { storeImportedIndexFile } from './bundle-index-files.ts';
 import { BundleProgress } from './bundle-progress.ts';
-import { type BundleEntry, openBundle } from './bundle-reader.ts';
+import { type BundleEntry, type OpenedBundle, openBundle } from './bundle-reader.ts';
+
+/** Crates up to this size are read whole and stored in one write rather than streamed. */
+const WHOLE_READ_BYTES = 1024 * 1024;
+/** Files being stored at once while the next ones are read. */
+const WRITES_AT_ONCE = 8;
 
 /** What an import writes to. */
 export interface ImportDeps {
@@ -67,7 +69,13 @@ export interface ImportReport {
   durationMs: number;
 }
 
-/** Reads the bundle at `path` into the store. Throws only when it is not a bundle at all. */
+/** Stores what was read of one file. */
+type Write = () => Promise<void>;
+
+/**
+ * Reads the bundle at `path` into the store. Throws when it is not a bundle at all, and when
+ * the store fails (a full disk); a damaged tar is reported and what came before the damage kept.
+ */
 export async function importBundle(
   deps: ImportDeps,
   path: string,
@@ -77,15 +85,44 @@ export async function importBundle(
   const bundle = await openBundle(path);
   const run = new ImportRun(deps, bundle.manifest, options.tty === true);
   try {
-    for await (const entry of bundle.entries()) await run.take(entry);
-  } catch (err) {
-    // A damaged tar: what came before the damage is imported, the rest is reported missing.
-    run.refuse(path, `the bundle is damaged: ${(err as Error).message}`);
+    await readAndStore(bundle, path, run);
   } finally {
     await bundle.close();
     run.stop();
   }
   return { ...run.finish(), durationMs: Date.now() - started };
+}
+
+/** Reads each file in order and keeps up to {@link WRITES_AT_ONCE} of them being stored. */
+async function readAndStore(bundle: OpenedBundle, path: string, run: ImportRun): Promise<void> {
+  const writing = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
+  const entries = bundle.entries()[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<BundleEntry>;
+      try {
+        next = await entries.next();
+      } catch (err) {
+        // A damaged tar: what came before the damage is imported, the rest is reported missing.
+        run.refuse(path, `the bundle is damaged: ${(err as Error).message}`);
+        break;
+      }
+      if (next.done) break;
+      const write = await run.read(next.value);
+      if (write === undefined) continue;
+      const stored = write().catch((err: unknown) => {
+        failure ??= { err };
+      });
+      writing.add(stored);
+      void stored.then(() => writing.delete(stored));
+      if (writing.size >= WRITES_AT_ONCE) await Promise.race(writing);
+      if (failure) break;
+    }
+  } finally {
+    await Promise.all(writing);
+  }
+  if (failure) throw failure.err;
 }
 
 /** The state of one import: the manifest's files, what became of each, the checksums seen. */
@@ -95,12 +132,13 @@ class ImportRun {
   readonly #createdAt: number;
   /** Manifest files not seen yet. */
   readonly #expected: Map<string, BundleFile>;
+  readonly #seen = new Set<string>();
   readonly #crates: Map<string, BundleCrate>;
   /** Crates of the bundle by lowercased name, to find their lines in the bundle's index files. */
   readonly #cratesByName = new Map<string, BundleCrate[]>();
   /** `cksum` of each bundle crate from the bundle's own (verified) index file. */
   readonly #bundleChecksums = new Map<string, string>();
-  /** The store's index file of the last crate looked up there (versions of a crate come together). */
+  /** The store's index lines of the last crate looked up there (its versions come together). */
   #storeLines: { name: string; checksums: Map<string, string> } | undefined;
   readonly #progress: BundleProgress;
   readonly #report = {
@@ -127,27 +165,26 @@ class ImportRun {
     this.#progress = new BundleProgress('import', manifest.files.length, tty);
   }
 
-  /** Takes one file of the bundle. */
-  async take(entry: BundleEntry): Promise<void> {
+  /**
+   * Reads one file of the bundle and checks it; what is left to do is storing it (undefined
+   * when it was refused, already held, or streamed into the store here already).
+   */
+  async read(entry: BundleEntry): Promise<Write | undefined> {
     const expected = this.#expected.get(entry.path);
     if (expected === undefined) {
-      entry.skip();
-      const seen = this.#crates.has(entry.path) || bundlePathKind(entry.path) === 'index';
-      this.refuse(
-        entry.path,
-        seen ? 'it is in the bundle twice' : 'manifest.json does not list it',
+      const twice = this.#seen.has(entry.path);
+      return this.#skip(
+        entry,
+        twice ? 'it is in the bundle twice' : 'manifest.json does not list it',
       );
-      return;
     }
     this.#expected.delete(entry.path);
-    const problem = this.#checkEntry(entry, expected);
-    if (problem !== undefined) {
-      entry.skip();
-      this.refuse(entry.path, problem);
-      return;
-    }
-    if (bundlePathKind(entry.path) === 'index') await this.#takeIndexFile(entry, expected);
-    else await this.#takeCrate(entry, expected);
+    this.#seen.add(entry.path);
+    const problem = checkEntry(entry, expected);
+    if (problem !== undefined) return this.#skip(entry, problem);
+    return bundlePathKind(entry.path) === 'index'
+      ? this.#readIndexFile(entry, expected)
+      : this.#readCrate(entry, expected);
   }
 
   refuse(path: string, reason: string): void {
@@ -166,34 +203,38 @@ class ImportRun {
     return { manifest: this.#manifest, ...this.#report };
   }
 
-  #checkEntry(entry: BundleEntry, expected: BundleFile): string | undefined {
-    if (!entry.regular) return 'not a regular file';
-    if (entry.size !== expected.size) {
-      const what = entry.size < expected.size ? 'truncated' : 'longer than the manifest says';
-      return `${what}: ${entry.size} bytes, manifest.json says ${expected.size}`;
-    }
+  /** Refuses a file without reading it. */
+  #skip(entry: BundleEntry, reason: string): undefined {
+    entry.skip();
+    this.refuse(entry.path, reason);
     return undefined;
   }
 
-  async #takeIndexFile(entry: BundleEntry, expected: BundleFile): Promise<void> {
-    const body = await readAll(entry.stream(), expected.size);
+  async #readIndexFile(entry: BundleEntry, expected: BundleFile): Promise<Write | undefined> {
+    const body = await entry.read(expected.size);
     const sha256 = createHash('sha256').update(body).digest('hex');
     if (body.length !== expected.size || sha256 !== expected.sha256) {
       this.refuse(entry.path, tamperedReason(body.length, sha256, expected));
-      return;
+      return undefined;
     }
-    const name = crateNameOfIndexPath(entry.path) as string;
-    this.#noteBundleChecksums(name, body);
-    const changed = await this.#mergeIndexFile(entry.path, body);
-    if (changed === 'unchanged') {
-      this.#report.held++;
-      this.#progress.record('held');
-      return;
-    }
-    if (changed === 'merged') this.#report.merged++;
-    this.#report.indexFiles++;
-    this.#report.bytes += body.length;
-    this.#progress.record('done', body.length);
+    this.#noteBundleChecksums(crateNameOfIndexPath(entry.path) as string, body);
+    return async () => {
+      const outcome = await storeImportedIndexFile(
+        this.#deps.store,
+        entry.path,
+        body,
+        this.#createdAt,
+      );
+      if (outcome === 'unchanged') {
+        this.#report.held++;
+        this.#progress.record('held');
+        return;
+      }
+      if (outcome === 'merged') this.#report.merged++;
+      this.#report.indexFiles++;
+      this.#report.bytes += body.length;
+      this.#progress.record('done', body.length);
+    };
   }
 
   /** Remembers the cksum the bundle's index file gives each crate of the bundle. */
@@ -207,72 +248,68 @@ class ImportRun {
     }
   }
 
-  /**
-   * Merges the bundle's index file with the store's copy and stores the result: the newer copy
-   * (the bundle's `createdAt` against the store's `checkedAt`) wins for versions both list.
-   */
-  async #mergeIndexFile(path: string, body: Buffer): Promise<'unchanged' | 'merged' | 'new'> {
-    const { store } = this.#deps;
-    const record = await store.read(path);
-    const held = record && decodeIndexRecord(record);
-    if (!held) {
-      await store.put(path, encodeIndexRecord(createIndexFile(body, {}, this.#createdAt)));
-      return 'new';
-    }
-    const bundleIsNewer = this.#createdAt > held.checkedAt;
-    const merged = bundleIsNewer
-      ? mergeIndexFiles(body, held.body)
-      : mergeIndexFiles(held.body, body);
-    if (merged.body.equals(held.body) && !bundleIsNewer) return 'unchanged';
-    await store.put(path, encodeIndexRecord(mergedRecord(held, merged.body, this.#createdAt)));
-    return merged.body.equals(held.body) ? 'unchanged' : 'merged';
-  }
-
-  async #takeCrate(entry: BundleEntry, expected: BundleFile): Promise<void> {
+  async #readCrate(entry: BundleEntry, expected: BundleFile): Promise<Write | undefined> {
     const crate = this.#crates.get(entry.path) as BundleCrate;
     const checksum = this.#bundleChecksums.get(entry.path) ?? (await this.#storeChecksum(crate));
     if (checksum === undefined) {
-      entry.skip();
-      this.refuse(entry.path, `no index file lists ${crate.name} ${crate.version}`);
-      return;
+      return this.#skip(entry, `no index file lists ${crate.name} ${crate.version}`);
     }
     if (checksum !== expected.sha256) {
-      entry.skip();
-      this.refuse(
-        entry.path,
-        `manifest.json says sha256 ${expected.sha256}, its index line says ${checksum}`,
-      );
-      return;
+      const disagree = `manifest.json says sha256 ${expected.sha256}, its index line says ${checksum}`;
+      return this.#skip(entry, disagree);
     }
     if (this.#deps.catalogue.get(entry.path)?.sha256 === checksum) {
       entry.skip();
       this.#report.held++;
       this.#progress.record('held');
-      return;
+      return undefined;
     }
+    if (expected.size > WHOLE_READ_BYTES) {
+      await this.#streamCrate(entry, expected, checksum);
+      return undefined;
+    }
+    let body: Buffer;
+    try {
+      body = await entry.read(expected.size);
+    } catch (err) {
+      this.refuse(entry.path, `could not be read: ${(err as Error).message}`);
+      return undefined;
+    }
+    if (body.length < expected.size) {
+      this.refuse(entry.path, `truncated: ${body.length} of ${expected.size} bytes`);
+      return undefined;
+    }
+    return () => this.#putCrate(entry.path, body, expected, checksum);
+  }
+
+  /** A large crate, streamed into the store as it is read. */
+  async #streamCrate(entry: BundleEntry, expected: BundleFile, checksum: string): Promise<void> {
     const source = entry.stream();
     let unreadable: Error | undefined;
     source.once('error', (err: Error) => {
       unreadable = err;
     });
     try {
-      await this.#deps.store.put(entry.path, source, {
-        expectedSha256: checksum,
-        maxBytes: expected.size,
-      });
+      await this.#putCrate(entry.path, source, expected, checksum);
     } catch (err) {
       entry.skip();
-      if (unreadable !== undefined) {
-        this.refuse(entry.path, `could not be read: ${unreadable.message}`);
-        return;
-      }
-      if (
-        !isCacherError(err, 'CARGO_CACHER_CHECKSUM_MISMATCH') &&
-        !isCacherError(err, 'CARGO_CACHER_BODY_TOO_LARGE')
-      ) {
-        throw err;
-      }
-      this.refuse(entry.path, `tampered with: ${err.message}`);
+      if (unreadable === undefined) throw err;
+      this.refuse(entry.path, `could not be read: ${unreadable.message}`);
+    }
+  }
+
+  /** Stores a crate only if its sha256 is `checksum` (the store checks it before publishing). */
+  async #putCrate(
+    path: string,
+    body: Buffer | Readable,
+    expected: BundleFile,
+    checksum: string,
+  ): Promise<void> {
+    try {
+      await this.#deps.store.put(path, body, { expectedSha256: checksum, maxBytes: expected.size });
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      this.refuse(path, `tampered with: ${(err as Error).message}`);
       return;
     }
     this.#report.crates++;
@@ -296,30 +333,23 @@ class ImportRun {
   }
 }
 
-/**
- * The record of a merged index file: checked at the later of the two times. Upstream's
- * validators stay only while the body is upstream's own, so a later revalidation never renews
- * bytes upstream did not send.
- */
-function mergedRecord(held: IndexFile, body: Buffer, bundleCreatedAt: number): IndexFile {
-  const checkedAt = Math.max(held.checkedAt, bundleCreatedAt);
-  if (body.equals(held.body)) return { ...held, checkedAt };
-  return createIndexFile(body, {}, checkedAt);
+/** A file whose kind or size already says it is not the one the manifest lists. */
+function checkEntry(entry: BundleEntry, expected: BundleFile): string | undefined {
+  if (!entry.regular) return 'not a regular file';
+  if (entry.size === expected.size) return undefined;
+  const what = entry.size < expected.size ? 'truncated' : 'longer than the manifest says';
+  return `${what}: ${entry.size} bytes, manifest.json says ${expected.size}`;
+}
+
+/** A put refused for the bytes given (not for the store's own failure). */
+function isRefusal(err: unknown): boolean {
+  return (
+    isCacherError(err, 'CARGO_CACHER_CHECKSUM_MISMATCH') ||
+    isCacherError(err, 'CARGO_CACHER_BODY_TOO_LARGE')
+  );
 }
 
 function tamperedReason(size: number, sha256: string, expected: BundleFile): string {
   if (size < expected.size) return `truncated: ${size} of ${expected.size} bytes`;
   return `tampered with: sha256 ${sha256} is not the ${expected.sha256} manifest.json lists`;
-}
-
-/** Reads a stream whole, up to `limit` bytes and one more (so a longer one is seen longer). */
-async function readAll(stream: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    chunks.push(chunk as Buffer);
-    size += (chunk as Buffer).length;
-    if (size > limit) break;
-  }
-  return Buffer.concat(chunks);
 }

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import { promisify } from 'node:util';
 import { list as listTar } from 'tar';
 import { Catalogue } from '../../src/cache/catalogue.ts';
 import {
@@ -28,6 +30,8 @@ import {
 import { httpGet } from '../helpers/http-get.ts';
 import { startProxy } from '../helpers/proxy.ts';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
+
+const execFileAsync = promisify(execFile);
 
 const CRATES: FakeCrateSpec[] = [
   { name: 'bun-a', version: '0.1.0' },
@@ -208,6 +212,41 @@ describe('cargo-cacher export and import', { timeout: 240_000 }, () => {
         /imported 0 crates and 0 index files .*; 8 already held, 0 refused/,
       );
     }
+  });
+
+  test('a .tar with paths too long for ustar (pax headers) is read by system tar and imported', async (t) => {
+    const long = {
+      name: `long-${'x'.repeat(59)}`,
+      version: '1.0.0-alpha.very.long.prerelease.identifier.1',
+    };
+    const upstream = await startFakeUpstream({ crates: [long, { name: 'ab', version: '0.1.0' }] });
+    t.after(() => upstream.close());
+    const store = await tempDir(t, 'bundle-source');
+    await fetchInto(store, upstream, [
+      [long.name, long.version],
+      ['ab', '0.1.0'],
+    ]);
+    const work = await tempDir(t, 'bundle-work');
+    const bundle = join(work, 'long.tar');
+    assert.equal((await cli(['export', bundle, '--all', '-i', store])).code, 0);
+    const path = cratePath(upstream, long.name, long.version);
+    assert.ok(path.length > 155, `${path} needs a pax header`);
+    const { stdout } = await execFileAsync('tar', ['-tf', bundle]);
+    assert.deepEqual(stdout.trim().split('\n'), [
+      'manifest.json',
+      bundleIndexPath('ab'),
+      bundleIndexPath(long.name),
+      cratePath(upstream, 'ab', '0.1.0'),
+      path,
+    ]);
+    await execFileAsync('tar', ['-xf', bundle, '-C', work]);
+    assert.ok(
+      (await readFile(join(work, path))).equals(upstream.crate(long.name, long.version).bytes),
+    );
+    const target = await tempDir(t, 'bundle-target');
+    const imported = await cli(['import', bundle, '-i', target]);
+    assert.equal(imported.code, 0, imported.stderr);
+    assert.ok(catalogueKeys(target).crates.includes(path));
   });
 
   test('export --lock takes the lock file packages; one not held is reported, the rest written', async (t) => {
