@@ -55,8 +55,9 @@ export class RegistryConfigService {
   }
 
   /**
-   * The `config.json` served to cargo at `publicUrl`: upstream's with `dl` pointing here. With
-   * no upstream config at all (offline before the first fetch) a minimal one is served.
+   * The `config.json` served to cargo at `publicUrl`: upstream's with `dl` (and `api`, when
+   * upstream has one) pointing here. With no upstream config at all (offline before the first
+   * fetch) a minimal one is served.
    */
   async servedConfig(
     publicUrl: string,
@@ -70,7 +71,7 @@ export class RegistryConfigService {
       return { body: Buffer.from(JSON.stringify({ dl: downloadBase, ...auth })), outcome: 'hit' };
     }
     const { config, outcome } = await this.upstreamConfig();
-    const served = { ...rewriteRegistryConfig(config, downloadBase), ...auth };
+    const served = { ...rewriteRegistryConfig(config, publicUrl), ...auth };
     return { body: Buffer.from(JSON.stringify(served)), outcome };
   }
 }

@@ -1,11 +1,15 @@
 /**
  * @module
  * The one commit cargo-cacher adds on top of upstream's HEAD: the same tree with `config.json`
- * rewritten so `dl` points at this proxy (`api` stays upstream's), and, under a supply-chain
+ * rewritten so `dl` and `api` point at this proxy (registry-config.ts), and, under a supply-chain
  * policy, the withheld versions' lines marked yanked or left out. Built with plumbing only, so
  * no work tree, index file or user identity is involved.
  */
-import { DOWNLOAD_ROUTE_BASE, parseRegistryConfig } from '../registry/registry-config.ts';
+import {
+  DOWNLOAD_ROUTE_BASE,
+  parseRegistryConfig,
+  rewriteRegistryConfig,
+} from '../registry/registry-config.ts';
 import { type FileFilter, filterTree } from './filtered-tree.ts';
 import { gitText, runGit } from './git-command.ts';
 
@@ -26,7 +30,7 @@ export async function buildOverlayCommit(
 ): Promise<string> {
   const upstreamHead = await gitText(gitDir, ['rev-parse', '--verify', `${UPSTREAM_REF}^{commit}`]);
   const config = await readUpstreamConfig(gitDir);
-  const served = `${JSON.stringify({ ...config, dl: publicUrl + DOWNLOAD_ROUTE_BASE }, null, 2)}\n`;
+  const served = `${JSON.stringify(rewriteRegistryConfig(config, publicUrl), null, 2)}\n`;
   const blob = await gitText(gitDir, ['hash-object', '-w', '--stdin'], { input: served });
   // The supply-chain policy's view of the index files, when one is in force.
   const base = filter ? await filterTree(gitDir, upstreamHead, filter) : upstreamHead;

@@ -25,15 +25,21 @@ export function parseRegistryConfig(body: Buffer | string): RegistryConfigWire {
 }
 
 /**
- * The `config.json` the proxy serves: upstream's, with `dl` pointing at this proxy's download
- * route. `api` stays upstream's so `cargo search --registry mirror` and `publish` keep working.
- * Key order is kept so the bytes stay stable while upstream's do.
+ * The `config.json` the proxy serves at `publicUrl` (no trailing slash): upstream's, with `dl`
+ * pointing at this proxy's download route and, when upstream has an `api`, `api` pointing at
+ * this proxy too, so `cargo search --registry mirror` works where only the cache is reachable
+ * (cargo appends `/api/v1/...` to `api`, which must have no trailing slash). Key order is kept
+ * so the bytes stay stable while upstream's do.
  */
 export function rewriteRegistryConfig(
   upstream: RegistryConfigWire,
-  downloadBase: string,
+  publicUrl: string,
 ): RegistryConfigWire {
-  return { ...upstream, dl: downloadBase };
+  const served: RegistryConfigWire = { ...upstream, dl: publicUrl + DOWNLOAD_ROUTE_BASE };
+  // A registry without an API (an index on a file server) keeps having none: cargo then says
+  // so itself instead of calling routes that have nothing behind them.
+  if (typeof upstream.api === 'string' && upstream.api !== '') served.api = publicUrl;
+  return served;
 }
 
 /** The path below the public URL where the proxy serves crate downloads (the seed's path). */

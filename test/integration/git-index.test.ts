@@ -196,7 +196,8 @@ describe('git index', () => {
 
       const config = JSON.parse(await readFile(join(clone, 'config.json'), 'utf8'));
       assert.equal(config.dl, gitDl(proxy));
-      assert.equal(config.api, upstream.url);
+      // cargo appends /api/v1/... to api: search and metadata go through the proxy too.
+      assert.equal(`${config.api}/api/v1/crates`, gitDl(proxy));
 
       const served = await treeOf(home, cloneGit, 'HEAD');
       const original = await treeOf(home, bare, 'HEAD');
@@ -485,7 +486,7 @@ describe('git index', () => {
     assert.equal(config.status, 200);
     const parsed = JSON.parse(config.body.toString('utf8'));
     assert.equal(parsed.dl, `${proxy.url}/api/v1/crates`);
-    assert.equal(parsed.api, upstream.url);
+    assert.equal(parsed.api, proxy.url);
 
     const b = upstream.crate('fake-b', '0.2.0');
     const file = await httpGet(`${proxy.url}/index/${b.indexPath}`);

@@ -63,7 +63,7 @@ function assertJsonError(response: RawResponse): void {
 }
 
 describe('sparse index: config.json', () => {
-  test('points dl at the proxy and keeps api and every other key of upstream', async (t) => {
+  test('points dl and api at the proxy and keeps every other key of upstream', async (t) => {
     const upstreamConfig = {
       dl: 'https://static.example.invalid/crates',
       api: 'https://api.example.invalid',
@@ -78,16 +78,16 @@ describe('sparse index: config.json', () => {
     assert.deepEqual(JSON.parse(response.body.toString()), {
       ...upstreamConfig,
       dl: `${proxy.url}/api/v1/crates`,
+      api: proxy.url,
     });
   });
 
-  test("keeps the default upstream's api", async (t) => {
-    const { upstream, proxy } = await setup(t);
-    const response = await httpGet(`${proxy.url}/index/config.json`);
-    assert.deepEqual(JSON.parse(response.body.toString()), {
-      dl: `${proxy.url}/api/v1/crates`,
-      api: upstream.url,
+  test('serves no api when upstream has none', async (t) => {
+    const { proxy } = await setup(t, {
+      upstream: { configOverride: JSON.stringify({ dl: 'https://static.example.invalid/c' }) },
     });
+    const response = await httpGet(`${proxy.url}/index/config.json`);
+    assert.deepEqual(JSON.parse(response.body.toString()), { dl: `${proxy.url}/api/v1/crates` });
   });
 });
 

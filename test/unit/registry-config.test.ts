@@ -7,7 +7,8 @@ import {
 } from '../../src/registry/registry-config.ts';
 
 const CRATES_IO = '{"dl":"https://static.crates.io/crates","api":"https://crates.io"}';
-const PROXY_DL = `https://mirror.example${DOWNLOAD_ROUTE_BASE}`;
+const PROXY = 'https://mirror.example';
+const PROXY_DL = `${PROXY}${DOWNLOAD_ROUTE_BASE}`;
 
 describe('parseRegistryConfig', () => {
   test("reads crates.io's config.json", () => {
@@ -44,22 +45,31 @@ describe('parseRegistryConfig', () => {
 });
 
 describe('rewriteRegistryConfig', () => {
-  test('points dl at the proxy and keeps api pointing upstream', () => {
-    const rewritten = rewriteRegistryConfig(parseRegistryConfig(CRATES_IO), PROXY_DL);
-    assert.deepEqual(rewritten, { dl: PROXY_DL, api: 'https://crates.io' });
+  test('points dl and api at the proxy', () => {
+    const rewritten = rewriteRegistryConfig(parseRegistryConfig(CRATES_IO), PROXY);
+    assert.deepEqual(rewritten, { dl: PROXY_DL, api: PROXY });
   });
 
   test('keeps every other key and the key order', () => {
-    const body = (dl: string) =>
-      `{"api":"https://crates.io","dl":"${dl}","auth-required":false,"x":{"y":1}}`;
-    const upstream = parseRegistryConfig(body('https://static.crates.io/crates'));
-    assert.equal(JSON.stringify(rewriteRegistryConfig(upstream, PROXY_DL)), body(PROXY_DL));
+    const body = (dl: string, api: string) =>
+      `{"api":"${api}","dl":"${dl}","auth-required":false,"x":{"y":1}}`;
+    const upstream = parseRegistryConfig(body('https://static.crates.io/crates', 'https://x'));
+    assert.equal(JSON.stringify(rewriteRegistryConfig(upstream, PROXY)), body(PROXY_DL, PROXY));
+  });
+
+  test('adds no api when upstream has none (or an empty one)', () => {
+    for (const upstream of ['{"dl":"https://x/dl"}', '{"dl":"https://x/dl","api":""}']) {
+      const rewritten = rewriteRegistryConfig(parseRegistryConfig(upstream), PROXY);
+      assert.equal(rewritten.dl, PROXY_DL);
+      assert.ok(!rewritten.api, upstream);
+    }
   });
 
   test('leaves the upstream config untouched', () => {
     const upstream = parseRegistryConfig(CRATES_IO);
-    rewriteRegistryConfig(upstream, PROXY_DL);
+    rewriteRegistryConfig(upstream, PROXY);
     assert.equal(upstream.dl, 'https://static.crates.io/crates');
+    assert.equal(upstream.api, 'https://crates.io');
   });
 
   test('serves downloads below /api/v1/crates', () => {
