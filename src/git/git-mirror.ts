@@ -10,6 +10,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppLogger } from '../logger.ts';
+import { backoffMs } from '../upstream/retry-policy.ts';
 import { gitText, runGit } from './git-command.ts';
 import { buildLocalIndexCommit, type IndexTreeFile } from './local-index.ts';
 import {
@@ -183,7 +184,7 @@ export class GitMirror {
       failures = ok ? 0 : failures + 1;
       const delay = this.#ready
         ? this.#options.refreshMs
-        : backoff(failures, this.#options.refreshMs);
+        : cloneBackoffMs(failures, this.#options.refreshMs);
       try {
         await sleep(delay, undefined, { signal: this.#stop.signal });
       } catch {
@@ -353,7 +354,11 @@ async function* filteredFiles(
   }
 }
 
-/** 1 s, 2 s, 4 s … capped by the refresh interval and five minutes. */
-function backoff(failures: number, refreshMs: number): number {
-  return Math.min(1000 * 2 ** Math.max(failures - 1, 0), refreshMs, MAX_BACKOFF_MS);
+/**
+ * The wait after `failures` failed first clones: 1 s, 2 s, 4 s … capped by the refresh interval
+ * and five minutes (the one backoff of retry-policy.ts). No jitter: one mirror per instance.
+ */
+export function cloneBackoffMs(failures: number, refreshMs: number): number {
+  const capMs = Math.min(refreshMs, MAX_BACKOFF_MS);
+  return backoffMs(failures - 1, { baseMs: 1000, capMs, jitter: false });
 }

@@ -2,24 +2,24 @@
  * @module
  * Retries and failover for idempotent upstream GETs. A request is tried on each equivalent
  * upstream in turn (`-s a,b`, `-u a,b`); a round where all failed transiently is retried after
- * a backoff (honouring a short `Retry-After`), up to `attempts` rounds. Every try goes through
- * the host's {@link CircuitBreakers circuit breaker}, so hosts known to be down are skipped
- * without a network round trip.
+ * a backoff (honouring a short `Retry-After`), up to `attempts` rounds, or one round inside a
+ * job attempt, whose own loop retries. What a failure means and how long to back off come from
+ * the one retry policy (retry-policy.ts). Every try goes through the host's
+ * {@link CircuitBreakers circuit breaker}, so hosts known to be down are skipped without a
+ * network round trip.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { UpstreamResilience } from '../config.ts';
 import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { type Admission, type CircuitBreakers, hostOf } from './circuit-breaker.ts';
-
-/** What to do after a failed try. */
-type Verdict =
-  /** The host is in trouble (network, timeout, 5xx, 429): count it, retry later. */
-  | 'transient'
-  /** The host answered, but not usefully (bad checksum, 403, malformed): try the next one. */
-  | 'next'
-  /** Not the upstream's fault (our disk, a 404 answer): stop and report it. */
-  | 'final';
+import {
+  backoffMs,
+  classifyFailure,
+  countsAgainstHost,
+  type RetryDecision,
+  requestRounds,
+} from './retry-policy.ts';
 
 /** What {@link UpstreamGuard} needs. */
 export interface UpstreamGuardOptions {
@@ -33,6 +33,8 @@ export interface UpstreamGuardOptions {
   log: AppLogger;
   /** Waits between rounds; tests replace it. */
   sleep?: (ms: number) => Promise<unknown>;
+  /** Draws the backoff's jitter; tests pass a fixed one. */
+  random?: () => number;
 }
 
 /** Runs upstream requests with retries, failover and circuit breakers. */
@@ -48,7 +50,8 @@ export class UpstreamGuard {
   /**
    * Runs `task` against the candidate URLs (equivalent upstreams, in order of preference) until
    * one succeeds; `options.attempts` lowers the rounds (1 when a stale copy can be served
-   * instead: cargo should not wait for retries then). Rethrows the most telling failure: an upstream's own error over a
+   * instead: cargo should not wait for retries then), and so does a job attempt
+   * ({@link requestRounds}). Rethrows the most telling failure: an upstream's own error over a
    * circuit-open one, so cargo prints why the upstream failed.
    */
   async run<T>(
@@ -58,11 +61,12 @@ export class UpstreamGuard {
   ): Promise<T> {
     const { log } = this.#options;
     const policy = { ...this.#options.policy, ...options };
+    const rounds = requestRounds(policy.attempts);
     let remaining = [...candidates];
     let failure: CacherError | undefined;
     let fastFailure: CacherError | undefined;
-    for (let round = 0; round < policy.attempts && remaining.length > 0; round++) {
-      let waitMs = backoff(policy.retryDelayMs, round);
+    for (let round = 0; round < rounds && remaining.length > 0; round++) {
+      let waitMs = this.#backoff(round);
       let tried = false;
       for (const url of [...remaining]) {
         const admission = this.#admit(url);
@@ -76,11 +80,12 @@ export class UpstreamGuard {
           this.#options.breakers.success(admission);
           return result;
         } catch (err) {
-          const verdict = this.#judge(admission, err);
-          if (verdict === 'final') throw err;
+          const decision = this.#judge(admission, err);
+          if (decision.kind === 'stop') throw err;
           failure = err as CacherError;
-          const retryAfterMs = retryAfterOf(failure);
-          if (verdict === 'next' || retryAfterMs > policy.maxRetryAfterMs) {
+          const retryAfterMs = decision.kind === 'retry-after' ? decision.seconds * 1000 : 0;
+          if (decision.kind === 'next-source' || retryAfterMs > policy.maxRetryAfterMs) {
+            // A long Retry-After is not waited for here: it is passed on to cargo.
             remaining = remaining.filter((candidate) => candidate !== url);
           } else {
             waitMs = Math.max(waitMs, retryAfterMs);
@@ -88,7 +93,7 @@ export class UpstreamGuard {
           log.info({ url, code: failure.code }, `upstream try failed: ${failure.message}`);
         }
       }
-      if (!tried || round + 1 >= policy.attempts || remaining.length === 0) break;
+      if (!tried || round + 1 >= rounds || remaining.length === 0) break;
       await this.#sleep(waitMs);
     }
     throw failure ?? fastFailure ?? Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE('no upstream to ask');
@@ -108,46 +113,22 @@ export class UpstreamGuard {
     }
   }
 
-  #judge(admission: Admission, err: unknown): Verdict {
-    const verdict = verdictOf(err);
-    if (verdict === 'transient') {
+  #judge(admission: Admission, err: unknown): RetryDecision {
+    const decision = classifyFailure(err);
+    if (countsAgainstHost(decision)) {
       this.#options.breakers.failure(admission, (err as Error).message);
     } else {
       this.#options.breakers.success(admission);
     }
-    return verdict;
+    return decision;
   }
-}
 
-/** How a failure is handled: see {@link Verdict}. */
-export function verdictOf(err: unknown): Verdict {
-  if (!isCacherError(err)) return 'final';
-  switch (err.code) {
-    case 'CARGO_CACHER_UPSTREAM_UNREACHABLE':
-    case 'CARGO_CACHER_UPSTREAM_TIMEOUT':
-      return 'transient';
-    case 'CARGO_CACHER_UPSTREAM_STATUS': {
-      const status = err.upstreamStatus ?? 502;
-      return status >= 500 || status === 429 ? 'transient' : 'next';
-    }
-    case 'CARGO_CACHER_UPSTREAM_INVALID':
-    case 'CARGO_CACHER_CHECKSUM_MISMATCH':
-      return 'next';
-    default:
-      return 'final';
+  /** The wait before round `round + 1`: capped by the longest `Retry-After` waited for. */
+  #backoff(round: number): number {
+    const { retryDelayMs, maxRetryAfterMs } = this.#options.policy;
+    const backoff = { baseMs: retryDelayMs, capMs: maxRetryAfterMs, jitter: true };
+    return backoffMs(round, backoff, this.#options.random);
   }
-}
-
-/** Exponential backoff with ±50 % jitter, so retries of many clients do not line up. */
-function backoff(baseMs: number, round: number): number {
-  return Math.round(baseMs * 2 ** round * (0.5 + Math.random()));
-}
-
-/** The `Retry-After` of a 429/503, in ms; 0 when there was none. */
-function retryAfterOf(err: CacherError): number {
-  const status = err.upstreamStatus;
-  if ((status !== 429 && status !== 503) || err.retryAfter === undefined) return 0;
-  return err.retryAfter * 1000;
 }
 
 /**
