@@ -15,11 +15,11 @@ import type { LivePolicy } from '../policy/live-policy.ts';
 import type { WithheldVersions } from '../registry/closure.ts';
 import { indexPath } from '../registry/crate-name.ts';
 import { filterIndexFile } from '../registry/policy.ts';
+import { JOB_RETRY, type JobRetry, retryJob } from '../upstream/retry-policy.ts';
 import type { Job, JobRegistry, PackageReport } from './job.ts';
 import { type PolicySelection, selectWithPolicy } from './mirror-selection.ts';
 import { describeWithheld, storeVersion } from './mirror-version.ts';
 import { reportProgress } from './progress.ts';
-import { DEFAULT_RETRY, type RetryPolicy, withRetry } from './retry.ts';
 import { runPool } from './worker-pool.ts';
 
 /** What a {@link FilteredMirror} needs. */
@@ -33,7 +33,7 @@ export interface FilteredMirrorDeps {
   jobs: JobRegistry;
   threads: number;
   log: AppLogger;
-  retry?: RetryPolicy;
+  retry?: JobRetry;
   tty?: boolean;
   /** The supply-chain policy: withheld versions are not taken, and reported. */
   policy?: LivePolicy;
@@ -169,9 +169,9 @@ export class FilteredMirror {
 
   /** A crate's index file revalidated upstream (or the cached copy when upstream is out of reach). */
   async #readIndex(name: string): Promise<Buffer | undefined> {
-    const lookup = await withRetry(
+    const lookup = await retryJob(
       () => this.#deps.index.get(indexPath(name), { revalidate: true }),
-      this.#deps.retry ?? DEFAULT_RETRY,
+      this.#deps.retry ?? JOB_RETRY,
       this.#stop.signal,
     );
     return lookup.found ? lookup.file.body : undefined;
@@ -189,7 +189,7 @@ export class FilteredMirror {
   }
 
   #store(selected: PolicySelection['versions'][number]): Promise<PackageReport> {
-    const { crates, retry = DEFAULT_RETRY } = this.#deps;
+    const { crates, retry = JOB_RETRY } = this.#deps;
     return storeVersion({ crates, retry, signal: this.#stop.signal }, selected);
   }
 

@@ -7,13 +7,13 @@
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { CrateVersion } from '../registry/index-entry.ts';
 import type { WithheldVersion } from '../registry/policy.ts';
+import { type JobRetry, retryJob } from '../upstream/retry-policy.ts';
 import type { PackageReport } from './job.ts';
-import { type RetryPolicy, withRetry } from './retry.ts';
 
 /** What storing a version needs. */
 export interface StoreDeps {
   crates: CrateCache;
-  retry: RetryPolicy;
+  retry: JobRetry;
   signal?: AbortSignal;
 }
 
@@ -25,7 +25,7 @@ export async function storeVersion(deps: StoreDeps, entry: CrateVersion): Promis
   const id = { name: entry.name, version: entry.version };
   try {
     if (await deps.crates.has(id)) return { ...id, status: 'cached' };
-    const fetched = await withRetry(
+    const fetched = await retryJob(
       () => deps.crates.fetch(id, entry, { policyChecked: true }),
       deps.retry,
       deps.signal,

@@ -11,10 +11,10 @@ import type { AppLogger } from '../logger.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';
 import { type CrateVersion, parseIndexFile } from '../registry/index-entry.ts';
 import { filterIndexFile, type WithheldVersion } from '../registry/policy.ts';
+import { JOB_RETRY, type JobRetry } from '../upstream/retry-policy.ts';
 import type { Job, JobRegistry, PackageReport } from './job.ts';
 import { describeWithheld, storeVersion } from './mirror-version.ts';
 import { reportProgress } from './progress.ts';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 import { runPool } from './worker-pool.ts';
 
 /** What a {@link FullMirror} needs. */
@@ -25,7 +25,7 @@ export interface FullMirrorDeps {
   threads: number;
   skipYanked: boolean;
   log: AppLogger;
-  retry?: RetryPolicy;
+  retry?: JobRetry;
   tty?: boolean;
   /** The supply-chain policy: withheld versions are skipped, young ones taken once of age. */
   policy?: LivePolicy;
@@ -205,7 +205,7 @@ export class FullMirror {
     const id = { name: entry.name, version: entry.version };
     if (entry.withheld)
       return { ...id, status: 'skipped', reason: describeWithheld(entry.withheld) };
-    const { crates, retry = DEFAULT_RETRY } = this.#deps;
+    const { crates, retry = JOB_RETRY } = this.#deps;
     return storeVersion({ crates, retry, signal: this.#stop.signal }, entry);
   }
 }

@@ -6,10 +6,10 @@
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import type { AppLogger } from '../logger.ts';
+import { JOB_RETRY, type JobRetry } from '../upstream/retry-policy.ts';
 import type { Job, JobRegistry } from './job.ts';
 import type { PrefetchRequest } from './prefetch-input.ts';
 import { reportProgress } from './progress.ts';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.ts';
 import { warmVersion } from './warm-version.ts';
 import { runPool } from './worker-pool.ts';
 
@@ -20,7 +20,7 @@ export interface PrefetcherDeps {
   jobs: JobRegistry;
   threads: number;
   log: AppLogger;
-  retry?: RetryPolicy;
+  retry?: JobRetry;
 }
 
 /** Starts and tracks prefetch jobs. */
@@ -77,7 +77,7 @@ export class Prefetcher {
       index: this.#deps.index,
       crates: this.#deps.crates,
       log,
-      retry: this.#deps.retry ?? DEFAULT_RETRY,
+      retry: this.#deps.retry ?? JOB_RETRY,
       signal: this.#stop.signal,
     };
     try {

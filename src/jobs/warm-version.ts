@@ -12,15 +12,15 @@ import { indexPath } from '../registry/crate-name.ts';
 import { type CrateVersion, findVersion } from '../registry/index-entry.ts';
 import type { LockedCrate } from '../registry/lockfile.ts';
 import type { PolicyDecision } from '../registry/policy.ts';
+import { type JobRetry, retryJob } from '../upstream/retry-policy.ts';
 import type { PackageReport } from './job.ts';
-import { type RetryPolicy, withRetry } from './retry.ts';
 
 /** What warming needs. */
 export interface WarmDeps {
   index: IndexCache;
   crates: CrateCache;
   log: AppLogger;
-  retry: RetryPolicy;
+  retry: JobRetry;
   signal?: AbortSignal;
 }
 
@@ -28,7 +28,7 @@ export interface WarmDeps {
 export async function warmVersion(deps: WarmDeps, pkg: LockedCrate): Promise<PackageReport> {
   const base = { name: pkg.name, version: pkg.version };
   try {
-    const entry = await withRetry(
+    const entry = await retryJob(
       () => findInUpstreamIndex(deps.index, pkg),
       deps.retry,
       deps.signal,
@@ -45,7 +45,7 @@ export async function warmVersion(deps: WarmDeps, pkg: LockedCrate): Promise<Pac
       return { ...base, status: 'failed', reason };
     }
     if (await deps.crates.has(pkg)) return { ...base, status: 'cached' };
-    const fetched = await withRetry(() => deps.crates.fetch(pkg, entry), deps.retry, deps.signal);
+    const fetched = await retryJob(() => deps.crates.fetch(pkg, entry), deps.retry, deps.signal);
     return {
       ...base,
       status: fetched.upstreamBytes > 0 ? 'fetched' : 'cached',
