@@ -76,6 +76,10 @@ export const Errors = {
   CARGO_CACHER_UNAUTHORIZED: define('CARGO_CACHER_UNAUTHORIZED', 401),
   /** The supply-chain policy withholds this version (denied, or younger than the cooldown). */
   CARGO_CACHER_POLICY: define('CARGO_CACHER_POLICY', 403),
+  /** A registry write (publish, yank, owners): this is a cache, not a registry. */
+  CARGO_CACHER_NOT_A_REGISTRY: define('CARGO_CACHER_NOT_A_REGISTRY', 405),
+  /** Too many registry API requests are waiting for upstream's rate limit; retry shortly. */
+  CARGO_CACHER_RATE_LIMITED: define('CARGO_CACHER_RATE_LIMITED', 429),
 } as const;
 
 export type ErrorCode = keyof typeof Errors;
