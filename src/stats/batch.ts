@@ -18,8 +18,16 @@ import {
 } from './rows.ts';
 import { dayOf, MINUTE_MS, minuteOf } from './time.ts';
 
-/** Route kinds that statistics count; the API, the dashboard and /metrics are left out. */
-export const COUNTED_KINDS: ReadonlySet<string> = new Set(['sparse-index', 'crate', 'git']);
+/**
+ * Route kinds that statistics count: the caches, git, and the registry API cargo uses (search,
+ * crate metadata); cargo-cacher's own API, the dashboard and /metrics are left out.
+ */
+export const COUNTED_KINDS: ReadonlySet<string> = new Set([
+  'sparse-index',
+  'crate',
+  'registry-api',
+  'git',
+]);
 
 /**
  * Bytes a request was served from the cache without fetching them: everything sent, less what
