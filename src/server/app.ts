@@ -11,6 +11,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import type { ApiCache } from '../cache/api-cache.ts';
 import type { CrateCache } from '../cache/crate-cache.ts';
 import type { IndexCache } from '../cache/index-cache.ts';
 import { IndexVariants, type IndexView } from '../cache/index-variants.ts';
@@ -40,6 +41,7 @@ import { registerDashboardRoutes } from './routes/dashboard.ts';
 import { registerGitRoutes } from './routes/git.ts';
 import { registerJobRoutes } from './routes/jobs.ts';
 import { registerPolicyRoutes } from './routes/policy.ts';
+import { registerRegistryApiRoutes } from './routes/registry-api.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { closeSessionsOnClose, type TlsCredentials, tlsServerOptions } from './tls.ts';
@@ -67,6 +69,8 @@ export interface AppServices {
   removals?: RemovalPurger;
   /** The supply-chain policy in force (`GET /api/v1/policy`). */
   policy?: LivePolicy;
+  /** The registry API (search, crate metadata) through the cache; writes are refused anyway. */
+  registryApi?: ApiCache;
 }
 
 /** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
@@ -199,6 +203,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   registerSparseIndexRoutes(app, services);
   registerCrateRoutes(app, services);
+  registerRegistryApiRoutes(app, deps.registryApi);
   registerGitRoutes(app, deps.git);
   if (deps.stats) {
     registerStatsRoutes(app, deps.stats, deps.config);

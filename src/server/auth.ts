@@ -99,10 +99,24 @@ export function tokensOf(authorization: string | undefined): string[] {
 /** Git's smart-HTTP paths: git answers a Basic challenge by asking for credentials. */
 const GIT_PATHS = /^\/index\/(?:info\/refs|git-upload-pack|git-receive-pack)(?:\?|$)/;
 
-/** Changing requests: anything but a read, except git's fetch negotiation (a POST). */
+/**
+ * Changing requests: anything but a read, except git's fetch negotiation (a POST) and cargo's
+ * registry writes (publish, yank, owners), which change nothing here: any valid token gets their
+ * 405 saying this is a cache, rather than a 403 that suggests an admin token would publish.
+ */
 export function needsAdmin(method: string, url: string): boolean {
   if (method === 'GET' || method === 'HEAD') return false;
+  if (isRegistryWrite(url)) return false;
   return !(method === 'POST' && url.startsWith('/index/git-upload-pack'));
+}
+
+/**
+ * A path of cargo's registry API, answered 405 for any write (routes/registry-api.ts); one with
+ * dot segments is not taken for one, whatever a router would make of it.
+ */
+function isRegistryWrite(url: string): boolean {
+  const path = url.split('?')[0] ?? url;
+  return /^\/api\/v1\/crates(?:\/|$)/.test(path) && !/\.\.|%2e/i.test(path);
 }
 
 /** Sets the `WWW-Authenticate` challenge of a 401: cargo's login URL, and Basic for git. */
@@ -122,7 +136,7 @@ export function challenge(
   const basic = 'Basic realm="cargo-cacher", charset="UTF-8"';
   const isCargoPath =
     (request.url.startsWith('/index/') && !GIT_PATHS.test(request.url)) ||
-    request.url.startsWith('/api/v1/crates/');
+    request.url.startsWith('/api/v1/crates');
   reply.header('www-authenticate', isCargoPath ? cargo : [cargo, basic]);
 }
 

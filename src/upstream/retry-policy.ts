@@ -20,10 +20,11 @@ export type RetryDecision =
   /** Upstream is in trouble (network, timeout, 408, 429, 5xx): back off and try again. */
   | { kind: 'retry' }
   /**
-   * Not now, ask again after `seconds`: upstream's `Retry-After` on a 429/503, an open
-   * circuit's cool-down, a git index still being cloned.
+   * Not now, ask again after `seconds`: upstream's `Retry-After` on a 429/503, or, `local`,
+   * a wait cargo-cacher imposes itself (an open circuit's cool-down, its own rate limit toward
+   * an API, a git index still being cloned), which says nothing about the upstream host.
    */
-  | { kind: 'retry-after'; seconds: number }
+  | { kind: 'retry-after'; seconds: number; local: boolean }
   /** This source answered, but not usefully (403, 404, bad checksum, malformed): ask another. */
   | { kind: 'next-source' }
   /** Not upstream's fault (storage, the policy, a bug) or an answer: retrying cannot help. */
@@ -50,9 +51,14 @@ export function classifyFailure(err: unknown): RetryDecision {
     case 'CARGO_CACHER_CHECKSUM_MISMATCH':
       return NEXT_SOURCE;
     case 'CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN':
-      return { kind: 'retry-after', seconds: err.retryAfter ?? 1 };
+    case 'CARGO_CACHER_RATE_LIMITED':
+      return { kind: 'retry-after', seconds: err.retryAfter ?? 1, local: true };
     case 'CARGO_CACHER_GIT_NOT_READY':
-      return { kind: 'retry-after', seconds: err.retryAfter ?? GIT_NOT_READY_SECONDS };
+      return {
+        kind: 'retry-after',
+        seconds: err.retryAfter ?? GIT_NOT_READY_SECONDS,
+        local: true,
+      };
     default:
       return STOP;
   }
@@ -64,7 +70,7 @@ export function classifyFailure(err: unknown): RetryDecision {
  */
 function classifyStatus(status = 502, retryAfter: number | undefined): RetryDecision {
   if ((status === 429 || status === 503) && retryAfter !== undefined) {
-    return { kind: 'retry-after', seconds: retryAfter };
+    return { kind: 'retry-after', seconds: retryAfter, local: false };
   }
   if (status >= 500 || status === 408 || status === 429) return RETRY;
   return NEXT_SOURCE;
@@ -72,7 +78,7 @@ function classifyStatus(status = 502, retryAfter: number | undefined): RetryDeci
 
 /** True when the failure counts against the host's circuit breaker (it is in trouble). */
 export function countsAgainstHost(decision: RetryDecision): boolean {
-  return decision.kind === 'retry' || decision.kind === 'retry-after';
+  return decision.kind === 'retry' || (decision.kind === 'retry-after' && !decision.local);
 }
 
 /** Exponential backoff: `baseMs` before the first retry, doubling, never over `capMs`. */

@@ -28,7 +28,10 @@ const status = (upstreamStatus: number | undefined, retryAfter?: number) =>
 const RETRY: RetryDecision = { kind: 'retry' };
 const NEXT: RetryDecision = { kind: 'next-source' };
 const STOP: RetryDecision = { kind: 'stop' };
-const after = (seconds: number): RetryDecision => ({ kind: 'retry-after', seconds });
+/** Upstream's own `Retry-After`. */
+const after = (seconds: number): RetryDecision => ({ kind: 'retry-after', seconds, local: false });
+/** A wait cargo-cacher imposes itself. */
+const wait = (seconds: number): RetryDecision => ({ kind: 'retry-after', seconds, local: true });
 
 /** Every kind of failure cargo-cacher meets, and what the one policy makes of it. */
 const CLASSIFICATION: [string, unknown, RetryDecision][] = [
@@ -56,16 +59,17 @@ const CLASSIFICATION: [string, unknown, RetryDecision][] = [
   ['410', status(410), NEXT],
   ['malformed or truncated', Errors.CARGO_CACHER_UPSTREAM_INVALID('bad json'), NEXT],
   ['checksum mismatch', Errors.CARGO_CACHER_CHECKSUM_MISMATCH('bad'), NEXT],
-  [
-    'open circuit',
-    Errors.CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN('down', { retryAfter: 25 }),
-    after(25),
-  ],
-  ['git index still cloning', Errors.CARGO_CACHER_GIT_NOT_READY('cloning'), after(10)],
+  ['open circuit', Errors.CARGO_CACHER_UPSTREAM_CIRCUIT_OPEN('down', { retryAfter: 25 }), wait(25)],
+  ['git index still cloning', Errors.CARGO_CACHER_GIT_NOT_READY('cloning'), wait(10)],
   [
     'git index still cloning, with its own hint',
     Errors.CARGO_CACHER_GIT_NOT_READY('cloning', { retryAfter: 3 }),
-    after(3),
+    wait(3),
+  ],
+  [
+    "cargo-cacher's own rate limit toward the crates.io API",
+    Errors.CARGO_CACHER_RATE_LIMITED('queue full', { retryAfter: 2 }),
+    wait(2),
   ],
   ['not found (an answer)', Errors.CARGO_CACHER_NOT_FOUND('gone'), STOP],
   ['not cached, offline', Errors.CARGO_CACHER_NOT_CACHED_OFFLINE('offline'), STOP],
@@ -77,14 +81,20 @@ const CLASSIFICATION: [string, unknown, RetryDecision][] = [
   ['unauthorized', Errors.CARGO_CACHER_UNAUTHORIZED('token'), STOP],
   ['body too large', Errors.CARGO_CACHER_BODY_TOO_LARGE('lock file'), STOP],
   ['invalid config', Errors.CARGO_CACHER_INVALID_CONFIG('flag'), STOP],
+  ['a registry write (publish, yank)', Errors.CARGO_CACHER_NOT_A_REGISTRY('cache'), STOP],
   ['a plain Error (a bug)', new Error('plain'), STOP],
   ['an abort', new DOMException('aborted', 'AbortError'), STOP],
   ['not an Error', 'string', STOP],
 ];
 
+function describeDecision(decision: RetryDecision): string {
+  if (decision.kind !== 'retry-after') return decision.kind;
+  return `${decision.local ? 'wait' : 'retry after'} ${decision.seconds}s`;
+}
+
 describe('retry policy: classification', () => {
   for (const [what, err, decision] of CLASSIFICATION) {
-    test(`${what} → ${decision.kind}${decision.kind === 'retry-after' ? ` ${decision.seconds}s` : ''}`, () => {
+    test(`${what} → ${describeDecision(decision)}`, () => {
       assert.deepEqual(classifyFailure(err), decision);
     });
   }
@@ -99,9 +109,10 @@ describe('retry policy: classification', () => {
   });
 
   test('trouble counts against the host; answers and refusals do not', () => {
-    assert.deepEqual([RETRY, after(3), NEXT, STOP].map(countsAgainstHost), [
+    assert.deepEqual([RETRY, after(3), wait(3), NEXT, STOP].map(countsAgainstHost), [
       true,
       true,
+      false,
       false,
       false,
     ]);
