@@ -9,6 +9,11 @@ import { Errors } from './errors.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
 import type { WithheldAs } from './registry/policy.ts';
 import type { S3Settings } from './storage/s3-location.ts';
+import {
+  type ProxyEnvironment,
+  resolveUpstreamProxy,
+  type UpstreamProxy,
+} from './upstream/upstream-proxy.ts';
 
 /** Upstream HTTP timeouts, in milliseconds. */
 export interface UpstreamTimeouts {
@@ -32,6 +37,14 @@ export interface UpstreamResilience {
   breakerFailures: number;
   /** How long an open circuit stays open before one probe may go through. */
   breakerCoolDownMs: number;
+}
+
+/** How upstreams are reached, by undici and by the git mirror alike. */
+export interface UpstreamNetwork {
+  /** The outbound proxy: `--upstream-proxy`, else `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. */
+  proxy: UpstreamProxy;
+  /** `--upstream-ca`: a PEM file (absolute) trusted besides the default roots. */
+  caFile: string | undefined;
 }
 
 /** Where the PEM files are (`--tls-cert`, `--tls-key`): with them, HTTPS with HTTP/2. */
@@ -104,6 +117,8 @@ export interface Config {
   logFormat: LogFormat;
   timeouts: UpstreamTimeouts;
   resilience: UpstreamResilience;
+  /** Outbound proxy and extra CA for every upstream request. */
+  upstreamNetwork: UpstreamNetwork;
   /** `--auth-token-file`: when set, every request but /health needs a token from it. */
   authTokenFile: string | undefined;
   /** Largest `.crate` accepted from upstream. */
@@ -190,13 +205,28 @@ export function defaultStorageDir(): string {
 export type ConfigSettings = Partial<
   Omit<
     Config,
-    'upkeep' | 'resilience' | 'sparseUpstreams' | 'crateUpstreams' | 'clientLimits' | 'policy'
+    | 'upkeep'
+    | 'resilience'
+    | 'sparseUpstreams'
+    | 'crateUpstreams'
+    | 'clientLimits'
+    | 'policy'
+    | 'upstreamNetwork'
   >
 > & {
   upkeep?: Partial<UpkeepSettings>;
   policy?: Partial<PolicySettings>;
   resilience?: Partial<UpstreamResilience>;
   clientLimits?: Partial<ClientLimits>;
+  /** `--upstream-proxy`: a proxy URL for both schemes, or `none`; unset: from `proxyEnv`. */
+  upstreamProxy?: string | undefined;
+  /**
+   * Where `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are read (the CLI passes `process.env`);
+   * default: nowhere, so an instance built in a test never picks up the caller's proxy.
+   */
+  proxyEnv?: ProxyEnvironment;
+  /** `--upstream-ca`: a PEM file trusted for upstreams besides the default roots. */
+  upstreamCa?: string | undefined;
 };
 
 /** Builds a frozen config from partial settings, filling in defaults and checking values. */
@@ -241,6 +271,10 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
     logFormat: settings.logFormat ?? 'json',
     timeouts: settings.timeouts ?? { ...DEFAULTS.timeouts },
     resilience: { ...DEFAULTS.resilience, ...settings.resilience },
+    upstreamNetwork: {
+      proxy: resolveUpstreamProxy(settings.upstreamProxy, settings.proxyEnv),
+      caFile: settings.upstreamCa && resolve(settings.upstreamCa),
+    },
     authTokenFile: settings.authTokenFile && resolve(settings.authTokenFile),
     maxCrateBytes: settings.maxCrateBytes ?? DEFAULTS.maxCrateBytes,
     tls: settings.tls && {

@@ -1,14 +1,20 @@
 /**
  * @module
  * The one HTTP client for upstreams: an undici `Agent` with timeouts, redirects and an
- * identifying User-Agent. Every upstream request goes through {@link HttpClient.get}.
+ * identifying User-Agent, behind the outbound proxy when there is one (undici's
+ * `EnvHttpProxyAgent`, fed from our own settings) and trusting `--upstream-ca` besides the
+ * default roots. Every upstream request goes through {@link HttpClient.get}.
  */
 import { type LookupAddress, type LookupAllOptions, type LookupOptions, lookup } from 'node:dns';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, interceptors, request } from 'undici';
+import { Agent, type Dispatcher, EnvHttpProxyAgent, interceptors, Pool, request } from 'undici';
 import type { UpstreamTimeouts } from '../config.ts';
 import { Errors } from '../errors.ts';
 import { USER_AGENT } from '../version.ts';
+import { redactUrl, redactUrlsIn } from './redact-url.ts';
+import { trustedCas, type UpstreamCa } from './upstream-ca.ts';
+import { NO_PROXY, proxyFor, type UpstreamProxy } from './upstream-proxy.ts';
+import type { UpstreamRoute } from './upstream-route.ts';
 
 /** What an upstream answered. The body must be consumed or destroyed by the caller. */
 export interface UpstreamResponse {
@@ -30,15 +36,16 @@ export interface HttpClient {
 }
 
 /** Creates the undici-backed client. Redirects are followed, as cargo follows them. */
-export function createHttpClient(timeouts: UpstreamTimeouts): HttpClient {
-  const dispatcher: Dispatcher = new Agent({
-    connectTimeout: timeouts.connectMs,
-    headersTimeout: timeouts.headersMs,
-    bodyTimeout: timeouts.bodyMs,
-    connections: 64,
-    connect: { lookup: lookupRefusingInvalid },
-  }).compose(interceptors.redirect({ maxRedirections: 5 }));
-  const describeFailure = (url: string, cause: unknown) => upstreamFailure(url, cause, timeouts);
+export function createHttpClient(
+  timeouts: UpstreamTimeouts,
+  route: UpstreamRoute = {},
+): HttpClient {
+  const proxy = route.proxy ?? NO_PROXY;
+  const dispatcher = createDispatcher(timeouts, proxy, route.ca).compose(
+    interceptors.redirect({ maxRedirections: 5 }),
+  );
+  const describeFailure = (url: string, cause: unknown) =>
+    upstreamFailure(url, cause, timeouts, proxyFor(proxy, url));
 
   return {
     async get(url, headers = {}) {
@@ -58,6 +65,51 @@ export function createHttpClient(timeouts: UpstreamTimeouts): HttpClient {
       await dispatcher.close();
     },
   };
+}
+
+/**
+ * A plain `Agent`, or undici's `EnvHttpProxyAgent` given the proxy explicitly (so the process
+ * environment is never read behind the settings' back): plain forwarding for http upstreams
+ * (`proxyTunnel: false`), a CONNECT tunnel for https ones, direct for `NO_PROXY` hosts. Its
+ * Proxy-Authorization comes from the credentials in the proxy URL. Every leg keeps the
+ * timeouts and the connection cap, and TLS to upstreams trusts the extra CA.
+ */
+function createDispatcher(
+  timeouts: UpstreamTimeouts,
+  proxy: UpstreamProxy,
+  ca: UpstreamCa | undefined,
+): Dispatcher {
+  const cas = ca && trustedCas(ca);
+  const options = {
+    connectTimeout: timeouts.connectMs,
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyMs,
+    connections: 64,
+    connect: { lookup: lookupRefusingInvalid, ...(cas && { ca: cas }) },
+  };
+  if (proxy.http === undefined && proxy.https === undefined) return new Agent(options);
+  // The tunnel's TLS (`requestTls`) and the connection to an https proxy (`proxyTls`) are set up
+  // apart from `connect`, so they get the deadline and the CAs themselves.
+  const tls = { timeout: timeouts.connectMs, ...(cas && { ca: cas }) };
+  const pool = (origin: URL | string, extra: object) =>
+    new Pool(origin, {
+      connections: options.connections,
+      headersTimeout: options.headersTimeout,
+      bodyTimeout: options.bodyTimeout,
+      ...extra,
+    });
+  return new EnvHttpProxyAgent({
+    ...options,
+    httpProxy: proxy.http ?? '',
+    httpsProxy: proxy.https ?? '',
+    noProxy: proxy.noProxy,
+    proxyTunnel: false,
+    requestTls: tls,
+    proxyTls: tls,
+    // undici's own pools toward the proxy would wait 300 s for its answer.
+    factory: pool,
+    clientFactory: pool,
+  });
 }
 
 /** The flag that sets each undici timeout, named in the error so the fix is obvious. */
@@ -80,26 +132,77 @@ const REASONS: Record<string, string> = {
 
 /**
  * Wraps a network error: `CARGO_CACHER_UPSTREAM_TIMEOUT` for undici's timeouts, else
- * `CARGO_CACHER_UPSTREAM_UNREACHABLE`. undici's `UND_ERR_*` code stays in `cause`.
+ * `CARGO_CACHER_UPSTREAM_UNREACHABLE`, whose message says why in one line: an untrusted TLS
+ * certificate (naming `--upstream-ca`), a proxy that refused, or a network error in plain words.
+ * `via` is the proxy the request went through. undici's `UND_ERR_*` code stays in `cause`.
  */
-export function upstreamFailure(url: string, cause: unknown, timeouts?: UpstreamTimeouts): Error {
+export function upstreamFailure(
+  url: string,
+  cause: unknown,
+  timeouts?: UpstreamTimeouts,
+  via?: string,
+): Error {
   const reason = (cause as { code?: string; message?: string }) ?? {};
   const host = new URL(url).host;
+  const proxied = via === undefined ? '' : ` via proxy ${redactUrl(via)}`;
+  const certificate = certificateProblem(cause);
+  if (certificate) {
+    return Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE(
+      `upstream ${host}: TLS certificate not trusted: ${certificate}${proxied}; if a private CA ` +
+        '(or a TLS-inspecting proxy) signs it, trust that CA with --upstream-ca <pem>',
+      { cause, retryAfter: 5 },
+    );
+  }
+  const refusal = via === undefined ? undefined : proxyRefusal(reason.message ?? '');
+  if (refusal) {
+    return Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE(
+      `upstream ${host} unreachable: proxy ${redactUrl(via as string)} ${refusal}`,
+      { cause, retryAfter: 5 },
+    );
+  }
   const timeout = reason.code === undefined ? undefined : TIMEOUTS[reason.code];
   if (timeout) {
     const [key, what, flag] = timeout;
     const limit = timeouts ? ` within ${timeouts[key] / 1000}s (${flag})` : ` in time (${flag})`;
-    return Errors.CARGO_CACHER_UPSTREAM_TIMEOUT(`upstream ${host} did not ${what}${limit}`, {
-      cause,
-      retryAfter: 5,
-    });
+    return Errors.CARGO_CACHER_UPSTREAM_TIMEOUT(
+      `upstream ${host} did not ${what}${limit}${proxied}`,
+      { cause, retryAfter: 5 },
+    );
   }
-  const words = (reason.code && REASONS[reason.code]) ?? reason.message ?? 'unknown error';
+  const words =
+    (reason.code && REASONS[reason.code]) ?? redactUrlsIn(reason.message ?? 'unknown error');
   const code = reason.code && REASONS[reason.code] ? ` (${reason.code})` : '';
+  const check = via === undefined ? 'check the network and -s/-u' : 'check the proxy and -s/-u';
   return Errors.CARGO_CACHER_UPSTREAM_UNREACHABLE(
-    `upstream ${host} unreachable: ${words}${code}; check the network and -s/-u`,
+    `upstream ${host} unreachable${proxied}: ${words}${code}; ${check}`,
     { cause, retryAfter: 5 },
   );
+}
+
+/**
+ * The certificate error in `cause` or its causes (undici wraps one met through a proxy), as
+ * `reason (CODE)`; `undefined` for any other failure. The codes are OpenSSL's, as Node gives them.
+ */
+function certificateProblem(cause: unknown): string | undefined {
+  for (let err = cause, depth = 0; err && depth < 4; depth++) {
+    const { code, message } = err as { code?: unknown; message?: unknown };
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) {
+      return `${typeof message === 'string' ? message : 'rejected'} (${code})`;
+    }
+    err = (err as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** undici's words for a proxy that would not carry the request, as a plain sentence. */
+function proxyRefusal(message: string): string | undefined {
+  const status = /Proxy response \((\d+)\)|Proxy Authentication Required \((407)\)/.exec(message);
+  const code = status?.[1] ?? status?.[2];
+  if (code === undefined) return undefined;
+  if (code === '407') {
+    return 'answered 407 Proxy Authentication Required: check the user and password in its URL';
+  }
+  return `refused the request with ${code} (its access rules may not allow this host or port)`;
 }
 
 /**
