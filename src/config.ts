@@ -7,7 +7,9 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Errors } from './errors.ts';
 import type { LogFormat, LogLevel } from './logger.ts';
+import { currentHostTriple } from './registry/host-triple.ts';
 import type { WithheldAs } from './registry/policy.ts';
+import { manifestPathOfChannel } from './registry/rustup-paths.ts';
 import type { S3Settings } from './storage/s3-location.ts';
 import {
   type ProxyEnvironment,
@@ -129,6 +131,13 @@ export interface Config {
   clientLimits: ClientLimits;
   /** The supply-chain policy: cooldown, deny list, exemptions, upstream removals. */
   policy: PolicySettings;
+  /** rustup's dist server through the cache: upstream, revalidation, the toolchain mirror. */
+  rustup: RustupSettings;
+  /**
+   * `--shutdown-timeout`: on SIGTERM, in-flight responses and running job packages get this
+   * long to finish; what is still running then is abandoned.
+   */
+  shutdownTimeoutMs: number;
 }
 
 /** The supply-chain policy's settings (see docs: "Supply-chain protection"). */
@@ -143,6 +152,24 @@ export interface PolicySettings {
   keepRemoved: boolean;
   /** `--withheld-as`: withheld versions served marked yanked (the default) or left out. */
   withheldAs: WithheldAs;
+}
+
+/** The profiles rustup installs (`--rustup-profile`). */
+export const RUSTUP_PROFILES = ['minimal', 'default', 'complete'] as const;
+export type RustupProfile = (typeof RUSTUP_PROFILES)[number];
+
+/** Toolchains (README "Toolchains"). */
+export interface RustupSettings {
+  /** `--rustup-upstream`, without a trailing slash; `undefined` with `none`. */
+  upstream: string | undefined;
+  /** `--rustup-ttl`: how long an undated manifest or rustup-init is trusted. */
+  ttlMs: number;
+  /** `--rustup-mirror`: channels downloaded in the background (`stable`, `1.90.0`, …). */
+  mirror: string[];
+  /** `--rustup-targets`: the targets the mirror downloads for (default: this machine's). */
+  targets: string[];
+  /** `--rustup-profile`: the components the mirror downloads. */
+  profile: RustupProfile;
 }
 
 /** Expiration and integrity settings. */
@@ -167,6 +194,8 @@ export const DEFAULTS = {
   indexTtlMs: 60_000,
   gitRefreshMs: 600_000,
   gcIntervalMs: 600_000,
+  shutdownTimeoutMs: 30_000,
+  rustupUpstream: 'https://static.rust-lang.org',
   gitUrl: 'https://github.com/rust-lang/crates.io-index.git',
   threads: 16,
   timeouts: { connectMs: 10_000, headersMs: 30_000, bodyMs: 30_000 },
@@ -212,8 +241,10 @@ export type ConfigSettings = Partial<
     | 'clientLimits'
     | 'policy'
     | 'upstreamNetwork'
+    | 'rustup'
   >
 > & {
+  rustup?: Partial<RustupSettings>;
   upkeep?: Partial<UpkeepSettings>;
   policy?: Partial<PolicySettings>;
   resilience?: Partial<UpstreamResilience>;
@@ -317,6 +348,40 @@ function checkConfig(config: Config): void {
   if (config.indexTtlMs < 0 || config.gitRefreshMs < 1000) {
     throw Errors.CARGO_CACHER_INVALID_CONFIG('--index-ttl must be >= 0 and --refresh >= 1s');
   }
+}
+
+/**
+ * Toolchain settings with their defaults: static.rust-lang.org, `--index-ttl`'s TTL, the
+ * minimal profile for this machine's target. Channels are checked here, so a typo stops the
+ * start with one line.
+ */
+function rustupSettings(
+  settings: Partial<RustupSettings>,
+  indexTtlMs: number | undefined,
+): RustupSettings {
+  const upstream =
+    'upstream' in settings ? settings.upstream : DEFAULTS.rustupUpstream;
+  const mirror = settings.mirror ?? [];
+  for (const channel of mirror) manifestPathOfChannel(channel);
+  const targets = settings.targets ?? [];
+  for (const target of targets) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(target)) {
+      throw Errors.CARGO_CACHER_INVALID_CONFIG(`not a target triple: ${JSON.stringify(target)}`);
+    }
+  }
+  const profile = settings.profile ?? 'minimal';
+  if (!RUSTUP_PROFILES.includes(profile)) {
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(
+      `--rustup-profile must be one of ${RUSTUP_PROFILES.join(', ')}, got "${profile}"`,
+    );
+  }
+  return {
+    upstream: upstream === undefined ? undefined : checkHttpUrl('--rustup-upstream', upstream).replace(/\/+$/, ''),
+    ttlMs: settings.ttlMs ?? indexTtlMs ?? DEFAULTS.indexTtlMs,
+    mirror,
+    targets: targets.length > 0 ? targets : [currentHostTriple()],
+    profile,
+  };
 }
 
 /** `--mirror-filter` narrows `-a`; `--mirror-keep` counts versions of its roots. */

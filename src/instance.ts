@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { ApiCache } from './cache/api-cache.ts';
 import { Catalogue } from './cache/catalogue.ts';
 import { CrateCache } from './cache/crate-cache.ts';
 import { HeldIndexView, heldIndexFiles, heldOverlayFilter } from './cache/held-view.ts';
@@ -47,6 +48,7 @@ import type { BlobStore } from './storage/blob-store.ts';
 import { FsBlobStore } from './storage/fs-blob-store.ts';
 import { openS3Store } from './storage/s3-location.ts';
 import { CircuitBreakers } from './upstream/circuit-breaker.ts';
+import { CratesApiUpstream } from './upstream/crates-api.ts';
 import { UpstreamGuard } from './upstream/failover.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
 import {
@@ -54,6 +56,11 @@ import {
   type UpstreamObserver,
   type UpstreamSource,
 } from './upstream/observed-client.ts';
+import {
+  CRATES_IO_API_INTERVAL_MS,
+  CRATES_IO_API_QUEUE,
+  RateLimiter,
+} from './upstream/rate-limit.ts';
 import { SparseUpstream } from './upstream/sparse-index.ts';
 
 /** A started instance. */
@@ -87,6 +94,11 @@ export interface InstanceOptions {
    * them at once instead of sleeping.
    */
   now?: () => number;
+  /**
+   * How the instance waits for its clock (default a timer): the registry API's rate limit
+   * sleeps through it, so a test with a hand-moved clock ends the waits when it moves it.
+   */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 /**
@@ -139,6 +151,7 @@ export async function startInstance(
     http,
     upstreamObserver: stats.observeUpstream,
     now,
+    ...(options.sleep && { sleep: options.sleep }),
     policy,
     policyObserver: stats.observePolicy,
     ...(git && { git }),
@@ -453,6 +466,8 @@ export interface ServiceInputs {
   policy?: LivePolicy;
   /** Told about every decision of the policy (statistics). */
   policyObserver?: PolicyObserver;
+  /** Waits on the instance's clock (the registry API's rate limit); default a timer. */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 /** Builds the caches for one instance. */
@@ -509,6 +524,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     index,
     crates,
     registryConfig,
+    registryApi: createRegistryApi(inputs, registryConfig, storageGuard),
     jobs,
     prefetcher,
     circuits: () => guards.index.circuits(),
@@ -560,6 +576,45 @@ function createGuards(inputs: ServiceInputs): Record<UpstreamSource, UpstreamGua
   const guard = (scope: UpstreamSource) =>
     new UpstreamGuard({ policy: resilience, breakers, scope, log: inputs.log });
   return { index: guard('index'), crate: guard('crate') };
+}
+
+/**
+ * The registry API through the cache: upstream's `api` (named by its config.json) asked at most
+ * once a second, with a bounded queue (crates.io's data-access policy); `--offline`: the cache
+ * only.
+ */
+function createRegistryApi(
+  inputs: ServiceInputs,
+  registryConfig: RegistryConfigService,
+  storageGuard: StorageWriteGuard,
+): ApiCache {
+  const { config, log, storage } = inputs;
+  const clock = {
+    ...(inputs.now && { now: inputs.now }),
+    ...(inputs.sleep && { sleep: inputs.sleep }),
+  };
+  const upstream = config.offline
+    ? undefined
+    : new CratesApiUpstream({
+        http: inputs.http,
+        apiRoot: async () => {
+          const { api } = (await registryConfig.upstreamConfig()).config;
+          return typeof api === 'string' && api !== '' ? api : undefined;
+        },
+        limiter: new RateLimiter({
+          intervalMs: CRATES_IO_API_INTERVAL_MS,
+          maxQueue: CRATES_IO_API_QUEUE,
+          target: "upstream's registry API",
+          ...clock,
+        }),
+      });
+  return new ApiCache({
+    store: storage.store,
+    upstream,
+    log,
+    storageGuard,
+    ...(inputs.now && { now: inputs.now }),
+  });
 }
 
 /** The upstream client, reporting to the upstream observer when there is one. */
