@@ -23,6 +23,7 @@ import { trackChanges } from './cache/tracked-store.ts';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
 import { GitMirror, type GitMirrorOptions } from './git/git-mirror.ts';
+import { prepareGitNetwork } from './git/git-network.ts';
 import { chainOverlayFilters } from './git/overlay-filter.ts';
 import { removedVersions } from './git/tree-reader.ts';
 import { FilteredMirror } from './jobs/filtered-mirror.ts';
@@ -62,6 +63,7 @@ import {
   RateLimiter,
 } from './upstream/rate-limit.ts';
 import { SparseUpstream } from './upstream/sparse-index.ts';
+import { readUpstreamRoute, type UpstreamRoute } from './upstream/upstream-route.ts';
 
 /** A started instance. */
 export interface Instance {
@@ -119,8 +121,9 @@ export async function startInstance(
   const pinned = await readPins([...config.prefetch, ...config.upkeep.pins]);
   const policy = await LivePolicy.load(config.policy, log);
   const now = options.now ?? Date.now;
+  const route = await readUpstreamRoute(config.upstreamNetwork);
   const storage = await openStorage(config, log, { now, pinned });
-  const http = createHttpClient(config.timeouts);
+  const http = createHttpClient(config.timeouts, route);
   const stats = createStats({
     storageDir: config.storageDir,
     log,
@@ -137,6 +140,7 @@ export async function startInstance(
   const git = createGitMirror(config, log, {
     filter: (state) => chainOverlayFilters([policyFilter(), heldFilter(state)]),
     localIndex: () => heldIndexFiles(storage.catalogue, storage.store),
+    fetchEnv: await gitFetchEnv(config, route),
   });
   // A reload of the policy files changes the served git index too, and so does a change of what
   // is held while the index served lists only that.
@@ -424,11 +428,28 @@ function republishOnHeldChange(git: GitMirror, catalogue: Catalogue, always: boo
   });
 }
 
+/**
+ * The environment of the git mirror's fetches: the outbound proxy, and the CA bundle written
+ * under the storage root (`git/upstream-ca.pem`) when there is an extra CA.
+ */
+async function gitFetchEnv(
+  config: Readonly<Config>,
+  route: UpstreamRoute,
+): Promise<Record<string, string> | undefined> {
+  if (!config.git.enabled || config.offline || !route.proxy) return undefined;
+  const bundleFile = join(config.storageDir, 'git', 'upstream-ca.pem');
+  return prepareGitNetwork({
+    upstreamUrl: config.git.url,
+    proxy: route.proxy,
+    ...(route.ca && { ca: { ca: route.ca, bundleFile } }),
+  });
+}
+
 /** The git index mirror, unless `--no-git`. It lives under the storage root. */
 export function createGitMirror(
   config: Readonly<Config>,
   log: AppLogger,
-  extra: Pick<GitMirrorOptions, 'filter' | 'localIndex'> = {},
+  extra: Pick<GitMirrorOptions, 'filter' | 'localIndex' | 'fetchEnv'> = {},
 ): GitMirror | undefined {
   if (!config.git.enabled) return undefined;
   if (config.publicUrl === undefined && !isLoopback(config.listen)) {

@@ -10,8 +10,10 @@
 import { access, mkdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AppLogger } from '../logger.ts';
+import { redactUrl, redactUrlsIn } from '../upstream/redact-url.ts';
 import { backoffMs } from '../upstream/retry-policy.ts';
 import { gitText, runGit } from './git-command.ts';
+import { gitCertificateHint } from './git-network.ts';
 import { buildLocalIndexCommit, type IndexTreeFile } from './local-index.ts';
 import {
   buildOverlayCommit,
@@ -52,6 +54,11 @@ export interface GitMirrorOptions {
    * upstream index mirrored.
    */
   localIndex?: () => AsyncIterable<IndexTreeFile>;
+  /**
+   * Environment of the upstream fetches: the outbound proxy and the CA bundle
+   * (`git-network.ts`). Only fetches get it; nothing else git runs here leaves the machine.
+   */
+  fetchEnv?: Record<string, string>;
 }
 
 /** Longest wait between retries of a failing first clone. */
@@ -102,7 +109,7 @@ export class GitMirror {
   status() {
     return {
       ready: this.#ready,
-      upstream: this.#options.upstreamUrl,
+      upstream: redactUrl(this.#options.upstreamUrl),
       lastSuccessAt: this.#lastSuccessAt,
       lastError: this.#lastError,
       upstreamHead: this.#upstreamHead,
@@ -220,12 +227,12 @@ export class GitMirror {
       return true;
     } catch (err) {
       if (this.#stop.signal.aborted) return false; // close() killed the fetch
-      this.#lastError = (err as Error).message;
+      this.#lastError = describeFetchFailure(err as Error);
       const what = first
         ? 'git index clone failed (will retry)'
         : 'git index refresh failed; still serving the last good index';
       this.#options.log.notice(
-        { upstream: this.#options.upstreamUrl },
+        { upstream: redactUrl(this.#options.upstreamUrl) },
         `${what}: ${this.#lastError}`,
       );
       if (!first) await this.#onUpstreamDown();
@@ -303,6 +310,7 @@ export class GitMirror {
       ],
       {
         signal: this.#stop.signal,
+        ...(this.#options.fetchEnv && { env: this.#options.fetchEnv }),
         onStderrLine: (line) => {
           const now = Date.now();
           if (!first || now - lastLog < PROGRESS_LOG_MS) return;
@@ -340,6 +348,16 @@ export class GitMirror {
       return undefined;
     }
   }
+}
+
+/**
+ * git's last words, with credentials in any URL hidden and, for a certificate it does not
+ * trust, the flag that fixes it: one line.
+ */
+function describeFetchFailure(err: Error): string {
+  const message = redactUrlsIn(err.message);
+  const hint = gitCertificateHint(message);
+  return hint ? `${message}; ${hint}` : message;
 }
 
 /** The files with the filter applied: replaced, left as they are, or left out (`null`). */
