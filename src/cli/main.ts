@@ -7,6 +7,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS, defaultStorageDir } from '../config.ts';
 import { isCacherError } from '../errors.ts';
+import { redactUrlsIn } from '../upstream/redact-url.ts';
 import { VERSION } from '../version.ts';
 import { buildExportCommand, buildImportCommand } from './bundle-commands.ts';
 import {
@@ -123,6 +124,8 @@ export function buildProgram() {
         .argParser(parseDurationFlag)
         .default(DEFAULTS.timeouts.bodyMs, `${DEFAULTS.timeouts.bodyMs / 1000}s`),
     )
+    .addOption(UPSTREAM_PROXY_OPTION())
+    .option('--upstream-ca <pem>', UPSTREAM_CA_HELP)
     .addOption(
       new Option('--max-crate-size <size>', 'refuse upstream crates larger than this')
         .argParser(parseSizeFlag)
@@ -247,6 +250,20 @@ export function buildProgram() {
     .addCommand(buildImportCommand());
 }
 
+/**
+ * `--upstream-proxy`: checked by buildConfig rather than an argParser, whose error commander
+ * prints with the value in it (a password). The default shown names the variables, never their
+ * values.
+ */
+const UPSTREAM_PROXY_OPTION = () =>
+  new Option(
+    '--upstream-proxy <url>',
+    'outbound proxy for every upstream request (index, crates, git), or "none"',
+  ).default(undefined, 'HTTPS_PROXY/HTTP_PROXY, NO_PROXY');
+
+const UPSTREAM_CA_HELP =
+  'trust this CA (PEM) for upstreams, index, crates and git, besides the system roots';
+
 /** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */
 function buildPrefetchCommand() {
   return new Command('prefetch')
@@ -266,6 +283,8 @@ function buildPrefetchCommand() {
       parseUrlListFlag,
     )
     .option('-t, --threads <n>', 'concurrent downloads', parsePositiveInt, DEFAULTS.threads)
+    .addOption(UPSTREAM_PROXY_OPTION())
+    .option('--upstream-ca <pem>', UPSTREAM_CA_HELP)
     .option(
       '--min-publish-age <duration>',
       'do not fetch versions published more recently than this',
@@ -287,7 +306,7 @@ async function main(): Promise<void> {
   program.configureOutput({
     // One line: commander puts its "(Did you mean --port?)" hint on a line of its own.
     outputError: (text, write) => {
-      const line = text
+      const line = redactUrlsIn(text)
         .replace(/^error: /, 'cargo-cacher: ')
         .trimEnd()
         .replaceAll('\n', ' ');
@@ -299,7 +318,7 @@ async function main(): Promise<void> {
   } catch (err) {
     // Expected failures (bad settings, unwritable storage, port in use) are one line, no stack.
     const message = isCacherError(err) ? err.message : describeStartupError(err);
-    process.stderr.write(`cargo-cacher: ${message}\n`);
+    process.stderr.write(`cargo-cacher: ${redactUrlsIn(message)}\n`);
     process.exitCode = 2;
   }
 }

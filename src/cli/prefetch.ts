@@ -11,6 +11,7 @@ import { readPrefetchPaths } from '../jobs/prefetch-input.ts';
 import { createLogger, levelForVerbosity } from '../logger.ts';
 import { LivePolicy } from '../policy/live-policy.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
+import { readUpstreamRoute } from '../upstream/upstream-route.ts';
 import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
 /** Flags of the prefetch command. */
@@ -22,6 +23,8 @@ export interface PrefetchOptions extends StorageFlags {
   minPublishAge?: number | undefined;
   allowYoung?: string | undefined;
   deny?: string | undefined;
+  upstreamProxy?: string | undefined;
+  upstreamCa?: string | undefined;
   debug: number | true;
 }
 
@@ -33,6 +36,9 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
     sparseUpstream: options.sparse,
     crateUpstream: options.upstream,
     threads: options.threads,
+    upstreamProxy: options.upstreamProxy,
+    proxyEnv: process.env,
+    upstreamCa: options.upstreamCa,
     policy: {
       minPublishAgeMs: options.minPublishAge,
       denyFile: options.deny,
@@ -44,8 +50,9 @@ export async function prefetchCommand(paths: string[], options: PrefetchOptions)
   const request = await readPrefetchPaths(paths);
   // The same supply-chain policy as a server: a withheld version is reported, never stored.
   const policy = await LivePolicy.load(config.policy, log);
+  const route = await readUpstreamRoute(config.upstreamNetwork);
   const storage = await openStorage(config, log);
-  const http = createHttpClient(config.timeouts);
+  const http = createHttpClient(config.timeouts, route);
   try {
     const { prefetcher, removals } = createServices({ config, log, storage, http, policy });
     const tty = process.stderr.isTTY === true;

@@ -7,6 +7,8 @@ import { buildConfig, type Config, type TlsFiles } from '../config.ts';
 import { Errors } from '../errors.ts';
 import { startInstance } from '../instance.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
+import { redactUrl } from '../upstream/redact-url.ts';
+import { describeUpstreamProxy } from '../upstream/upstream-proxy.ts';
 import type { ServeOptions } from './main.ts';
 import { s3SettingsFromFlags } from './storage-options.ts';
 
@@ -46,6 +48,9 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
       headersMs: options.upstreamTimeout,
       bodyMs: options.upstreamBodyTimeout,
     },
+    upstreamProxy: options.upstreamProxy,
+    proxyEnv: process.env,
+    upstreamCa: options.upstreamCa,
     maxCrateBytes: options.maxCrateSize,
     clientLimits: {
       headersTimeoutMs: options.clientHeaderTimeout,
@@ -99,19 +104,32 @@ export async function serve(options: ServeOptions): Promise<void> {
   }
 }
 
+/** The startup line. Every URL an operator configured is shown with its credentials hidden. */
 function logStartup(log: AppLogger, config: Readonly<Config>, url: string, storage: string): void {
-  const upstream = config.offline ? 'none (--offline)' : (config.sparseUpstream ?? 'none');
+  const upstream = config.offline
+    ? 'none (--offline)'
+    : config.sparseUpstream === undefined
+      ? 'none'
+      : redactUrl(config.sparseUpstream);
+  const { proxy, caFile } = config.upstreamNetwork;
+  const via =
+    config.offline || proxy.https === undefined ? '' : ` via proxy ${redactUrl(proxy.https)}`;
   log.notice(
     {
       listen: new URL(url).host,
       storage,
       ...(config.s3 && { stateDir: config.storageDir }),
-      sparseUpstream: config.sparseUpstreams.length > 0 ? config.sparseUpstreams : 'none',
+      sparseUpstream:
+        config.sparseUpstreams.length > 0 ? config.sparseUpstreams.map(redactUrl) : 'none',
       crateUpstream:
-        config.crateUpstreams.length > 0 ? config.crateUpstreams : "upstream config.json's dl",
-      gitUpstream: config.git.enabled ? config.git.url : 'none (--no-git)',
+        config.crateUpstreams.length > 0
+          ? config.crateUpstreams.map(redactUrl)
+          : "upstream config.json's dl",
+      gitUpstream: config.git.enabled ? redactUrl(config.git.url) : 'none (--no-git)',
+      upstreamProxy: describeUpstreamProxy(proxy),
+      ...(caFile !== undefined && { upstreamCa: caFile }),
       offline: config.offline,
     },
-    `cargo-cacher listening on ${url}, storing in ${storage}, upstream ${upstream}`,
+    `cargo-cacher listening on ${url}, storing in ${storage}, upstream ${upstream}${via}`,
   );
 }

@@ -28,6 +28,7 @@ import type { RequestObserver, RequestOutcome } from '../observe/records.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import { describeUpstreamProxy } from '../upstream/upstream-proxy.ts';
 import { VERSION } from '../version.ts';
 import { type AdmissionGate, admissionOf, refuse } from './admission.ts';
 import { loadTokenFile, roleOfHeader, type TokenTable } from './auth.ts';
@@ -198,6 +199,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       ...(storage.problem !== undefined && { problems: [storage.problem] }),
       offline: deps.config.offline,
       upstreams,
+      // How upstreams are reached: the proxy (its password hidden) and the extra CA file.
+      upstreamProxy: describeUpstreamProxy(deps.config.upstreamNetwork.proxy),
+      ...(deps.config.upstreamNetwork.caFile !== undefined && {
+        upstreamCa: deps.config.upstreamNetwork.caFile,
+      }),
       git: deps.git ? deps.git.status() : { enabled: false },
     };
   });
