@@ -9,7 +9,7 @@ import type { Schema } from '../sqlite.ts';
 export const CATALOGUE_FILE = 'catalogue.sqlite';
 
 /** The areas of the store: the first segment of a key. */
-export const AREAS = ['crates', 'index', 'other'] as const;
+export const AREAS = ['crates', 'index', 'other', 'toolchains'] as const;
 export type Area = (typeof AREAS)[number];
 
 const MIGRATIONS: readonly string[] = [
@@ -51,6 +51,41 @@ const MIGRATIONS: readonly string[] = [
   CREATE TRIGGER object_resized AFTER UPDATE OF size ON object BEGIN
     UPDATE area_total SET bytes = bytes - OLD.size + NEW.size WHERE area = NEW.area;
   END;
+  `,
+  // Toolchain files (rustup's dist server, `toolchains/` keys) get an area of their own, so
+  // --max-size, expiration and verify cover them. SQLite cannot change a CHECK constraint in
+  // place: the table is rebuilt once (its indexes and triggers with it).
+  `
+  CREATE TABLE object_new (
+    key TEXT PRIMARY KEY,
+    area TEXT NOT NULL CHECK (area IN ('crates', 'index', 'other', 'toolchains')),
+    name TEXT,
+    version TEXT,
+    size INTEGER NOT NULL,
+    sha256 TEXT,
+    stored_at INTEGER NOT NULL,
+    last_served_at INTEGER,
+    used_at INTEGER NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    verified_at INTEGER
+  ) WITHOUT ROWID;
+  INSERT INTO object_new SELECT key, area, name, version, size, sha256, stored_at,
+    last_served_at, used_at, pinned, verified_at FROM object;
+  DROP TABLE object;
+  ALTER TABLE object_new RENAME TO object;
+  CREATE INDEX object_by_use ON object (area, pinned, used_at);
+  CREATE INDEX object_by_crate ON object (name, version) WHERE area = 'crates';
+  CREATE INDEX object_index_by_name ON object (name) WHERE area = 'index';
+  CREATE TRIGGER object_added AFTER INSERT ON object BEGIN
+    UPDATE area_total SET objects = objects + 1, bytes = bytes + NEW.size WHERE area = NEW.area;
+  END;
+  CREATE TRIGGER object_removed AFTER DELETE ON object BEGIN
+    UPDATE area_total SET objects = objects - 1, bytes = bytes - OLD.size WHERE area = OLD.area;
+  END;
+  CREATE TRIGGER object_resized AFTER UPDATE OF size ON object BEGIN
+    UPDATE area_total SET bytes = bytes - OLD.size + NEW.size WHERE area = NEW.area;
+  END;
+  INSERT INTO area_total VALUES ('toolchains', 0, 0);
   `,
 ];
 

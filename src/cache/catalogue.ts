@@ -84,6 +84,8 @@ export class Catalogue {
   readonly db: Database;
   readonly #now: () => number;
   readonly #pinned: ReadonlySet<string>;
+  /** Toolchain keys never removed (see {@link setToolchainPins}). */
+  #pinnedToolchains: ReadonlySet<string> = new Set();
   readonly #sql: ReturnType<typeof prepare>;
   /** key → [served at, size]: last-served times waiting for the next flush. */
   readonly #served = new Map<string, [number, number]>();
@@ -130,7 +132,7 @@ export class Catalogue {
       stored.sha256 ?? null,
       at,
       at,
-      this.#isPinned(facts) ? 1 : 0,
+      this.#isPinned(key, facts) ? 1 : 0,
     );
     if (facts.area === 'crates') this.#heldChanged();
     for (const listener of this.#listeners) listener();
@@ -185,7 +187,7 @@ export class Catalogue {
       for (const key of deleted) this.#sql.forget.run(key);
       for (const [key, [at, size]] of pending) {
         const facts = factsOfKey(key);
-        const pinned = this.#isPinned(facts) ? 1 : 0;
+        const pinned = this.#isPinned(key, facts) ? 1 : 0;
         this.#sql.served.run(key, facts.area, facts.name, facts.version, size, at, at, at, pinned);
       }
     });
@@ -242,7 +244,7 @@ export class Catalogue {
   /** Objects and bytes per area: one row read per area, at any size. */
   totals(): Record<Area, AreaTotal> {
     if (this.#deleted.size > 0) this.flush();
-    const totals = { crates: empty(), index: empty(), other: empty() };
+    const totals = { crates: empty(), index: empty(), other: empty(), toolchains: empty() };
     for (const row of this.#sql.totals.all() as ({ area: Area } & AreaTotal)[]) {
       totals[row.area] = { objects: row.objects, bytes: row.bytes };
     }
@@ -320,7 +322,7 @@ export class Catalogue {
         const label = facts.version === null ? undefined : `${facts.name}@${facts.version}`;
         const served = label === undefined ? undefined : lastServed?.(label);
         const usedAt = Math.max(blob.mtimeMs, served ?? 0);
-        const pinned = this.#isPinned(facts) ? 1 : 0;
+        const pinned = this.#isPinned(blob.key, facts) ? 1 : 0;
         const at = Math.trunc(blob.mtimeMs);
         this.#sql.adopt.run(
           blob.key,
@@ -398,7 +400,21 @@ export class Catalogue {
     }
   }
 
-  #isPinned(facts: KeyFacts): boolean {
+  /**
+   * Marks exactly these toolchain files pinned (the files of the channels `--rustup-mirror`
+   * follows, which change as the channels move on), and every other toolchain file unpinned.
+   */
+  setToolchainPins(keys: Iterable<string>): void {
+    const pinned = new Set(keys);
+    this.db.write(() => {
+      this.#sql.unpinToolchains.run();
+      for (const key of pinned) this.#sql.pin.run(key);
+    });
+    this.#pinnedToolchains = pinned;
+  }
+
+  #isPinned(key: string, facts: KeyFacts): boolean {
+    if (facts.area === 'toolchains') return this.#pinnedToolchains.has(key);
     return facts.version !== null && this.#pinned.has(`${facts.name}@${facts.version}`);
   }
 }
@@ -417,6 +433,7 @@ export function factsOfKey(key: string): KeyFacts {
   if (key.startsWith('index/')) {
     return { area: 'index', name: crateNameFromIndexPath(key.slice(6)) ?? null, version: null };
   }
+  if (key.startsWith('toolchains/')) return { area: 'toolchains', name: null, version: null };
   return { area: 'other', name: null, version: null };
 }
 
@@ -476,6 +493,7 @@ function prepare(db: Database) {
         (SELECT 1 FROM object AS i WHERE i.area = 'index' AND i.name = c.name)
       ORDER BY name LIMIT ?`),
     unpinAll: s("UPDATE object SET pinned = 0 WHERE area = 'crates' AND pinned = 1"),
+    unpinToolchains: s("UPDATE object SET pinned = 0 WHERE area = 'toolchains' AND pinned = 1"),
     pin: s('UPDATE object SET pinned = 1 WHERE key = ?'),
     verified: s('UPDATE object SET sha256 = ?, verified_at = ? WHERE key = ?'),
     getMeta: s('SELECT value FROM meta WHERE key = ?'),

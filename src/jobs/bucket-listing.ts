@@ -17,7 +17,7 @@ import type { BlobStore } from '../storage/blob-store.ts';
 export const LISTING_KEY = 'catalogue/listing.ndjson.gz';
 
 /** The areas listed (the reconcile's). */
-const PREFIXES = ['crates', 'index'];
+const PREFIXES = ['crates', 'index', 'toolchains'];
 
 /** A listing to reconcile from. */
 export interface ListingSource {

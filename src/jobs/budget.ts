@@ -6,7 +6,7 @@
  * sweep of what is removed takes. Writes that land while a sweep runs queue one more.
  */
 import type { AppLogger } from '../logger.ts';
-import { type GcDeps, type GcReport, sweep } from './gc.ts';
+import { type GcDeps, type GcReport, heldBytes, sweep } from './gc.ts';
 
 /** What a {@link BudgetKeeper} needs. */
 export interface BudgetKeeperDeps extends GcDeps {
@@ -37,7 +37,7 @@ export class BudgetKeeper {
 
   /** Starts a sweep when over budget (or queues one behind the running sweep). */
   check(): void {
-    if (this.#deps.catalogue.totals().crates.bytes <= this.#deps.maxSizeBytes) return;
+    if (heldBytes(this.#deps.catalogue) <= this.#deps.maxSizeBytes) return;
     if (this.#running !== undefined) {
       this.#again = true;
       return;

@@ -1,9 +1,9 @@
 /**
  * @module
- * Expiration: one sweep removes crates not served for `--expire-after`, then the least recently
- * served crates until the cache fits `--max-size`, then cached index files of crates with nothing
- * cached that were not fetched or revalidated in the `--expire-after` time. Pinned versions are
- * never removed. The catalogue lists candidates least recently used first, so a sweep reads only
+ * Expiration: one sweep removes crates and toolchain files not served for `--expire-after`, then
+ * the least recently served of them until the cache fits `--max-size`, then cached index files of
+ * crates with nothing cached that were not fetched or revalidated in the `--expire-after` time.
+ * Pinned versions (and the files of channels `--rustup-mirror` follows) are never removed. The catalogue lists candidates least recently used first, so a sweep reads only
  * what it removes (and the pinned rows it skips), whatever the size of the cache. A client
  * mid-download keeps its open file: on POSIX an unlinked file stays readable through the
  * descriptor the stream already holds.
@@ -33,7 +33,7 @@ export interface GcRemoval {
 export interface GcReport {
   removed: GcRemoval[];
   freedBytes: number;
-  /** Crate bytes left after the sweep, pinned included. */
+  /** Crate and toolchain bytes left after the sweep, pinned included. */
   remainingBytes: number;
   pinnedBytes: number;
   dryRun: boolean;
@@ -57,7 +57,7 @@ export async function sweep(deps: GcDeps, policy: GcPolicy, now = Date.now()): P
   if (!policy.dryRun) await removeAll(deps.store, index);
   const removed = [...crates, ...index];
   const cratesFreed = sum(crates);
-  const held = catalogue.totals().crates.bytes;
+  const held = heldBytes(catalogue);
   return {
     removed,
     freedBytes: cratesFreed + sum(index),
@@ -68,8 +68,18 @@ export async function sweep(deps: GcDeps, policy: GcPolicy, now = Date.now()): P
 }
 
 /**
- * Walks crates least recently used first: expired ones go, then more until the rest fits the
- * budget. The walk stops at the first crate that is neither expired nor needed to fit.
+ * What `--max-size` counts: crates and toolchain files (index files are small, and go with the
+ * crates they describe).
+ */
+export function heldBytes(catalogue: Catalogue): number {
+  const totals = catalogue.totals();
+  return totals.crates.bytes + totals.toolchains.bytes;
+}
+
+/**
+ * Walks crates and toolchain files least recently used first: expired ones go, then more until
+ * the rest fits the budget. The walk stops at the first one that is neither expired nor needed
+ * to fit.
  */
 function chooseCrates(
   catalogue: Catalogue,
@@ -77,8 +87,8 @@ function chooseCrates(
   cutoff: number | undefined,
 ): GcRemoval[] {
   const removals: GcRemoval[] = [];
-  let remaining = catalogue.totals().crates.bytes;
-  for (const object of catalogue.leastRecentlyUsed('crates')) {
+  let remaining = heldBytes(catalogue);
+  for (const object of leastRecentlyUsedHeld(catalogue)) {
     if (isPinned(object, policy.pinned)) continue;
     const expired = cutoff !== undefined && object.usedAt < cutoff;
     const overBudget = policy.maxSizeBytes !== undefined && remaining > policy.maxSizeBytes;
@@ -91,6 +101,27 @@ function chooseCrates(
     remaining -= object.size;
   }
   return removals;
+}
+
+/** Crates and toolchain files together, least recently used first (two walks merged). */
+function* leastRecentlyUsedHeld(catalogue: Catalogue): Generator<CatalogueObject> {
+  const crates = catalogue.leastRecentlyUsed('crates');
+  const toolchains = catalogue.leastRecentlyUsed('toolchains');
+  let crate = crates.next();
+  let toolchain = toolchains.next();
+  while (!crate.done || !toolchain.done) {
+    if (toolchain.done || (!crate.done && !usedBefore(toolchain.value, crate.value))) {
+      yield crate.value as CatalogueObject;
+      crate = crates.next();
+    } else {
+      yield toolchain.value;
+      toolchain = toolchains.next();
+    }
+  }
+}
+
+function usedBefore(a: CatalogueObject, b: CatalogueObject): boolean {
+  return a.usedAt < b.usedAt || (a.usedAt === b.usedAt && a.key < b.key);
 }
 
 function chooseIndexFiles(catalogue: Catalogue, cutoff: number): GcRemoval[] {

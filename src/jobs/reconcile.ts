@@ -30,7 +30,7 @@ export const RECONCILED_AT = 'reconciled_at';
 export const RECONCILE_EVERY_MS = 24 * 60 * 60 * 1000;
 
 /** The areas walked, as the caches name their keys. */
-const PREFIXES = ['crates', 'index'] as const;
+const PREFIXES = ['crates', 'index', 'toolchains'] as const;
 
 /** Listed blobs handled between two pauses (and written in one transaction). */
 const BATCH = 500;

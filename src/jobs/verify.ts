@@ -1,7 +1,8 @@
 /**
  * @module
- * Integrity: re-hash every cached crate against its index checksum, walking the catalogue in key
- * order. The `verify` command reports (and with `--repair` removes and re-fetches) what is wrong;
+ * Integrity: re-hash every cached crate against its index checksum, and every toolchain file
+ * against the sha256 recorded when it was stored (verified then against its manifest or
+ * sidecar), walking the catalogue in key order. The `verify` command reports (and with `--repair` removes and re-fetches) what is wrong;
  * the server's background check (`--verify-every`) quarantines a corrupt crate at once, so it is
  * never served again and is fetched anew on the next request. The background check notes its
  * position in the catalogue after every crate, so a restart resumes the pass where it stopped
@@ -62,32 +63,96 @@ export interface VerifyOptions {
 /** The catalogue meta entry holding the key of the last crate the background check verified. */
 export const VERIFY_POSITION = 'verify_position';
 
-/** The crates' key range: keys after `crates/` and below `crates0` ('0' follows '/'). */
-const FIRST = 'crates/';
-const BELOW = 'crates0';
+/**
+ * The key ranges checked, in key order: crates (keys after `crates/` and below `crates0`, '0'
+ * following '/'), then toolchain files.
+ */
+const RANGES = [
+  { first: 'crates/', below: 'crates0' },
+  { first: 'toolchains/', below: 'toolchains0' },
+] as const;
 const PAGE = 100;
 
-/** Checks every stored crate (with `resume`, those after the last position first). */
+/** Checks every stored crate and toolchain file (with `resume`, from the last position on). */
 export async function verifyCache(deps: VerifyDeps, options: VerifyOptions): Promise<VerifyReport> {
   const report: VerifyReport = { checked: 0, problems: [] };
   const { catalogue } = deps;
-  let after = (options.resume && catalogue.getMeta(VERIFY_POSITION)) || FIRST;
-  for (;;) {
-    const page = catalogue.rowsBetween(after, BELOW, PAGE);
-    for (const row of page) {
-      if (options.signal?.aborted) return report;
-      after = row.key;
-      if (row.name !== null && row.version !== null) {
-        await verifyOne(deps, options, { name: row.name, version: row.version }, row.key, report);
-      }
-      if (options.resume) catalogue.setMeta(VERIFY_POSITION, after);
-      if (options.pauseMs) await sleep(options.pauseMs);
-    }
-    if (page.length < PAGE) break;
+  const position = (options.resume && catalogue.getMeta(VERIFY_POSITION)) || '';
+  for (const range of RANGES) {
+    if (position >= range.below) continue;
+    const from = position.startsWith(range.first) ? position : range.first;
+    const finished = await verifyRange(deps, options, from, range.below, report);
+    if (!finished) return report;
   }
   // A whole pass done: the next one starts from the first crate.
   if (options.resume) catalogue.setMeta(VERIFY_POSITION, undefined);
   return report;
+}
+
+/** Checks the rows after `after` and below `below`; false when stopped before the end. */
+async function verifyRange(
+  deps: VerifyDeps,
+  options: VerifyOptions,
+  after: string,
+  below: string,
+  report: VerifyReport,
+): Promise<boolean> {
+  const { catalogue } = deps;
+  let last = after;
+  for (;;) {
+    const page = catalogue.rowsBetween(last, below, PAGE);
+    for (const row of page) {
+      if (options.signal?.aborted) return false;
+      last = row.key;
+      if (row.area === 'toolchains') {
+        await verifyToolchainFile(deps, options, row.key, row.sha256, report);
+      } else if (row.name !== null && row.version !== null) {
+        await verifyOne(deps, options, { name: row.name, version: row.version }, row.key, report);
+      }
+      if (options.resume) catalogue.setMeta(VERIFY_POSITION, last);
+      if (options.pauseMs) await sleep(options.pauseMs);
+    }
+    if (page.length < PAGE) return true;
+  }
+}
+
+/**
+ * A toolchain file against the sha256 recorded when it was stored (nothing to compare with for
+ * a file a reconcile adopted). A bad one is moved aside (or, reporting only, reported); it is
+ * fetched again, and verified again, when a client or the mirror next asks for it.
+ */
+async function verifyToolchainFile(
+  deps: VerifyDeps,
+  options: VerifyOptions,
+  key: string,
+  recorded: string | null,
+  report: VerifyReport,
+): Promise<void> {
+  if (recorded === null) return;
+  report.checked++;
+  const label = key.slice('toolchains/'.length);
+  let finding: Finding;
+  try {
+    const actual = await hashBlob(deps.store, key);
+    if (actual === recorded) {
+      deps.catalogue.markVerified(key, actual);
+      return;
+    }
+    const detail = `sha256 ${actual}, recorded ${recorded}`;
+    finding = { key, crate: label, kind: 'mismatch', detail };
+  } catch (err) {
+    finding = { key, crate: label, kind: 'unreadable', detail: (err as Error).message };
+  }
+  deps.log.error({ key, kind: finding.kind }, `cache integrity: ${label} ${finding.detail}`);
+  if (options.mode === 'report') {
+    report.problems.push({ ...finding, action: 'reported' });
+    return;
+  }
+  await quarantine(deps.store, key);
+  report.problems.push({
+    ...finding,
+    action: options.mode === 'repair' ? 'removed' : 'quarantined',
+  });
 }
 
 async function verifyOne(

@@ -40,6 +40,7 @@ describe('Catalogue', () => {
       crates: { objects: 2, bytes: 170 },
       index: { objects: 1, bytes: 7 },
       other: { objects: 1, bytes: 3 },
+      toolchains: { objects: 0, bytes: 0 },
     });
     catalogue.recordDeleted(key('serde', '2.0.0'));
     catalogue.recordDeleted(key('never-stored'));
