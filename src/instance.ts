@@ -42,6 +42,7 @@ import { LivePolicy } from './policy/live-policy.ts';
 import { type AppDeps, buildApp } from './server/app.ts';
 import { ConnectionGuard, resolveClientLimits } from './server/connection-guard.ts';
 import { readTlsFiles } from './server/tls.ts';
+import { TokenFile } from './server/token-file.ts';
 import { catalogueSize } from './stats/cache-size.ts';
 import { createStats, type Stats } from './stats/stats.ts';
 import { createLastServedLookup } from './stats/usage.ts';
@@ -52,6 +53,7 @@ import { CircuitBreakers } from './upstream/circuit-breaker.ts';
 import { CratesApiUpstream } from './upstream/crates-api.ts';
 import { UpstreamGuard } from './upstream/failover.ts';
 import { createHttpClient, type HttpClient } from './upstream/http-client.ts';
+import { LiveHttpClient } from './upstream/live-http-client.ts';
 import {
   observeHttpClient,
   type UpstreamObserver,
@@ -69,7 +71,12 @@ import { readUpstreamRoute, type UpstreamRoute } from './upstream/upstream-route
 export interface Instance {
   app: FastifyInstance;
   deps: AppDeps;
-  http: HttpClient;
+  /** The upstream client; a reload (src/reload.ts) changes its timeouts. */
+  http: LiveHttpClient;
+  /** Versions expiration never removes (`-f` and `--pin` files); a reload reads them again. */
+  pinned: Set<string>;
+  /** `--auth-token-file`, read again by a reload. */
+  tokens: TokenFile | undefined;
   fullMirror: FullMirror | undefined;
   /** `-a --mirror-filter`: the filter's roots and their closure, instead of the full mirror. */
   filteredMirror: FilteredMirror | undefined;
@@ -123,7 +130,7 @@ export async function startInstance(
   const now = options.now ?? Date.now;
   const route = await readUpstreamRoute(config.upstreamNetwork);
   const storage = await openStorage(config, log, { now, pinned });
-  const http = createHttpClient(config.timeouts, route);
+  const http = new LiveHttpClient((timeouts) => createHttpClient(timeouts, route), config.timeouts);
   const stats = createStats({
     storageDir: config.storageDir,
     log,
@@ -173,7 +180,16 @@ export async function startInstance(
   const uncleanStop = storage.catalogue.beginSession();
   const maintenance = createMaintenance(config, deps, storage, stats, pinned, now, uncleanStop);
   const observers = [stats.observe, ...(options.observers ?? [])];
-  const app = buildApp({ ...deps, stats, observers, connections, ...(tls && { tls }) });
+  const tokens =
+    config.authTokenFile === undefined ? undefined : TokenFile.load(config.authTokenFile);
+  const app = buildApp({
+    ...deps,
+    stats,
+    observers,
+    connections,
+    ...(tls && { tls }),
+    ...(tokens && { tokens }),
+  });
   await app.listen({ port: config.port, host: config.listen });
   const { port } = app.server.address() as { port: number };
   const scheme = tls ? 'https' : 'http';
@@ -188,6 +204,8 @@ export async function startInstance(
     app,
     deps,
     http,
+    pinned,
+    tokens,
     fullMirror,
     filteredMirror,
     maintenance,
@@ -197,13 +215,19 @@ export async function startInstance(
     connections,
     url,
     async close() {
+      // Jobs stop taking new packages at once (the running ones finish) while the in-flight
+      // responses finish: both drain together, within the one shutdown bound.
+      const jobsStopped = Promise.all([
+        deps.prefetcher.close(),
+        fullMirror?.close(),
+        filteredMirror?.close(),
+      ]);
+      jobsStopped.catch(() => undefined);
       await app.close();
+      await jobsStopped;
       policy.close();
       await deps.removals?.idle();
-      await deps.prefetcher.close();
       await maintenance.close();
-      await fullMirror?.close();
-      await filteredMirror?.close();
       await git?.close();
       await http.close();
       // Last: the jobs above may still have reported upstream requests while stopping.
@@ -497,7 +521,8 @@ export function createServices(inputs: ServiceInputs): AppDeps {
   const { store, catalogue, hotCrates } = inputs.storage;
   const guards = createGuards(inputs);
   const storageGuard = new StorageWriteGuard(log, inputs.now);
-  const source = chooseIndexSource(inputs, guards.index);
+  const sparse = createSparseUpstream(inputs, guards.index);
+  const source = chooseIndexSource(inputs, sparse);
   const purger =
     inputs.policy && !config.policy.keepRemoved
       ? new RemovalPurger({
@@ -552,6 +577,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     storageHealth: () => storageGuard.health(),
     ...(purger && { removals: purger }),
     ...(inputs.policy && { policy: inputs.policy }),
+    ...(sparse && { sparse }),
     indexView: chainViews([
       inputs.policy &&
         new PolicyIndexView(inputs.policy, {
@@ -571,15 +597,24 @@ export function createServices(inputs: ServiceInputs): AppDeps {
  * Sparse upstream, falling back to the git mirror; or the git mirror alone (`--sparse none`,
  * and `--offline`, where the local mirror is the only source that contacts no upstream).
  */
-function chooseIndexSource(inputs: ServiceInputs, guard: UpstreamGuard): IndexSource | undefined {
+function chooseIndexSource(
+  inputs: ServiceInputs,
+  sparse: SparseUpstream | undefined,
+): IndexSource | undefined {
   const { config, git, log } = inputs;
   if (config.offline) return git ? new GitIndexSource(git) : undefined;
-  const sparse =
-    config.sparseUpstreams.length > 0
-      ? new SparseUpstream(observedHttp(inputs, 'index'), config.sparseUpstreams, guard)
-      : undefined;
   if (!git) return sparse;
   return sparse ? new FallbackIndexSource(sparse, git, log) : new GitIndexSource(git);
+}
+
+/** The upstream sparse index (`-s`), unless `--sparse none` or `--offline`. */
+function createSparseUpstream(
+  inputs: ServiceInputs,
+  guard: UpstreamGuard,
+): SparseUpstream | undefined {
+  const { config } = inputs;
+  if (config.offline || config.sparseUpstreams.length === 0) return undefined;
+  return new SparseUpstream(observedHttp(inputs, 'index'), config.sparseUpstreams, guard);
 }
 
 /**

@@ -114,6 +114,16 @@ export class IndexCache {
     return file || undefined;
   }
 
+  /** How long a cached file is served before it is revalidated (`--index-ttl`). */
+  get ttlMs(): number {
+    return this.#deps.ttlMs;
+  }
+
+  /** Changes `--index-ttl` for every later lookup (a reload). */
+  setTtl(ttlMs: number): void {
+    this.#deps.ttlMs = ttlMs;
+  }
+
   /** Upstream fetches running now (single flights), for the in-flight gauge. */
   get inFlight(): number {
     return this.#flights.size;

@@ -18,13 +18,18 @@ export const CONFIG_PATH = 'config.json';
 /** Reads upstream's registry configuration through the index cache. */
 export class RegistryConfigService {
   readonly #index: IndexCache;
-  readonly #crateUpstreams: readonly string[];
+  #crateUpstreams: readonly string[];
 
   /** `crateUpstream`: `-u`, one template or several equivalent ones (tried in order). */
   constructor(index: IndexCache, crateUpstream: string | readonly string[] | undefined) {
     this.#index = index;
     this.#crateUpstreams =
       typeof crateUpstream === 'string' ? [crateUpstream] : (crateUpstream ?? []);
+  }
+
+  /** Downloads from now on use these templates (a reload changed `-u`); `[]`: upstream's `dl`. */
+  setCrateUpstreams(crateUpstreams: readonly string[]): void {
+    this.#crateUpstreams = crateUpstreams;
   }
 
   /** Upstream's config.json, parsed, with how it was obtained. */

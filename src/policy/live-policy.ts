@@ -4,7 +4,9 @@
  * files, re-read when they change (polled every second), with no restart. A file that fails to
  * parse at startup stops the start with one line naming the file and line; one that fails later
  * is reported the same way and the previous version stays in force (a half-saved deny list
- * never lets through what the last good one denied).
+ * never lets through what the last good one denied). A reload (SIGHUP) reads them again too,
+ * with settings that may have changed (src/reload.ts: {@link LivePolicy.read}, then
+ * {@link LivePolicy.replace}).
  */
 
 import { unwatchFile, watchFile } from 'node:fs';
@@ -19,7 +21,7 @@ const POLL_MS = 1000;
 
 /** The policy files and the policy built from them. */
 export class LivePolicy {
-  readonly settings: Readonly<PolicySettings>;
+  #settings: Readonly<PolicySettings>;
   readonly #log: AppLogger;
   #policy: Policy;
   #generation = 0;
@@ -27,7 +29,7 @@ export class LivePolicy {
   readonly #listeners: (() => void)[] = [];
 
   private constructor(settings: Readonly<PolicySettings>, log: AppLogger, policy: Policy) {
-    this.settings = settings;
+    this.#settings = settings;
     this.#log = log;
     this.#policy = policy;
   }
@@ -39,6 +41,31 @@ export class LivePolicy {
     } catch (err) {
       throw Errors.CARGO_CACHER_INVALID_CONFIG((err as Error).message, { cause: err });
     }
+  }
+
+  /** The settings in force (a reload may change them: {@link replace}). */
+  get settings(): Readonly<PolicySettings> {
+    return this.#settings;
+  }
+
+  /**
+   * Reads the files `settings` name without changing anything: what {@link replace} puts in
+   * force. Throws with the file and line of a bad one.
+   */
+  static async read(settings: Readonly<PolicySettings>): Promise<Policy> {
+    return readPolicy(settings);
+  }
+
+  /**
+   * Puts new settings and the policy read from them in force (a reload: SIGHUP), and watches
+   * the files they name.
+   */
+  replace(settings: Readonly<PolicySettings>, policy: Policy): void {
+    const watching = this.#watched.length > 0;
+    this.close();
+    this.#settings = settings;
+    this.#put(policy);
+    if (watching) this.start();
   }
 
   /** The policy in force now. */
@@ -63,7 +90,7 @@ export class LivePolicy {
 
   /** Starts watching the files. */
   start(): void {
-    for (const file of [this.settings.denyFile, this.settings.allowYoungFile]) {
+    for (const file of [this.#settings.denyFile, this.#settings.allowYoungFile]) {
       if (file === undefined) continue;
       watchFile(file, { interval: POLL_MS, persistent: false }, () => {
         void this.reload();
@@ -75,18 +102,22 @@ export class LivePolicy {
   /** Re-reads the files; on an error the previous policy stays and the error is logged. */
   async reload(): Promise<boolean> {
     try {
-      this.#policy = await readPolicy(this.settings);
-      this.#generation += 1;
-      for (const listener of this.#listeners) listener();
-      this.#log.notice(
-        { deny: this.#policy.deny.length, allowYoung: this.#policy.allowYoung.length },
-        'policy files reloaded',
-      );
+      this.#put(await readPolicy(this.#settings));
       return true;
     } catch (err) {
       this.#log.error(`${(err as Error).message}; the previous policy stays in force`);
       return false;
     }
+  }
+
+  #put(policy: Policy): void {
+    this.#policy = policy;
+    this.#generation += 1;
+    for (const listener of this.#listeners) listener();
+    this.#log.notice(
+      { deny: policy.deny.length, allowYoung: policy.allowYoung.length },
+      'policy files reloaded',
+    );
   }
 
   close(): void {

@@ -28,10 +28,11 @@ import type { RequestObserver, RequestOutcome } from '../observe/records.ts';
 import type { LivePolicy } from '../policy/live-policy.ts';
 import type { Stats } from '../stats/stats.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
+import type { SparseUpstream } from '../upstream/sparse-index.ts';
 import { describeUpstreamProxy } from '../upstream/upstream-proxy.ts';
 import { VERSION } from '../version.ts';
 import { type AdmissionGate, admissionOf, refuse } from './admission.ts';
-import { loadTokenFile, roleOfHeader, type TokenTable } from './auth.ts';
+import { roleOfHeader, type TokenTable } from './auth.ts';
 import { ConnectionGuard, resolveClientLimits } from './connection-guard.ts';
 import { createFastIndexPath } from './fast-index.ts';
 import { serverFactoryWith } from './http-server.ts';
@@ -46,6 +47,7 @@ import { registerRegistryApiRoutes } from './routes/registry-api.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
 import { closeSessionsOnClose, type TlsCredentials, tlsServerOptions } from './tls.ts';
+import { TokenFile } from './token-file.ts';
 
 /** Everything the routes use. */
 export interface AppServices {
@@ -72,6 +74,8 @@ export interface AppServices {
   policy?: LivePolicy;
   /** The registry API (search, crate metadata) through the cache; writes are refused anyway. */
   registryApi?: ApiCache;
+  /** The upstream sparse index, when there is one (a reload changes its URLs). */
+  sparse?: SparseUpstream;
 }
 
 /** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
@@ -85,17 +89,27 @@ export interface AppDeps extends Omit<AppServices, 'indexVariants'> {
   tls?: TlsCredentials;
   /** Connection caps and client deadlines; built from `config.clientLimits` when not given. */
   connections?: ConnectionGuard;
+  /** The tokens in force (a reload reads the file again); read from `config` when not given. */
+  tokens?: TokenFile;
 }
 
 /** Builds the fastify application. Call `listen` on the result to serve. */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const observers = deps.observers ?? [];
-  const tokens =
-    deps.config.authTokenFile === undefined ? undefined : loadTokenFile(deps.config.authTokenFile);
+  const tokenFile =
+    deps.tokens ??
+    (deps.config.authTokenFile === undefined
+      ? undefined
+      : TokenFile.load(deps.config.authTokenFile));
   let closing = false;
   // One gate for both ways in: the fast path answers only what it admits, fastify's
   // onRequest hook below answers every refusal.
-  const gate: AdmissionGate = { tokens, closing: () => closing };
+  const gate: AdmissionGate = {
+    get tokens() {
+      return tokenFile?.table;
+    },
+    closing: () => closing,
+  };
   const indexVariants = new IndexVariants(deps.index, undefined, deps.indexView);
   const fastPath = createFastIndexPath({ variants: indexVariants, gate, observers, log: deps.log });
   const connections =
@@ -190,7 +204,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const status = degraded ? 'degraded' : 'ok';
     // Without a token, a load balancer learns the status and nothing an attacker could use:
     // storage paths and upstream error texts are for token holders.
-    if (!mayReadDetails(tokens, request.headers.authorization)) return { status };
+    if (!mayReadDetails(gate.tokens, request.headers.authorization)) return { status };
     return {
       status,
       version: VERSION,

@@ -42,14 +42,23 @@ const MAX_INDEX_FILE_BYTES = 64 * 1024 * 1024;
  * Validators are sent to whichever answers: a copy that does not know them answers 200.
  */
 export class SparseUpstream {
-  readonly baseUrls: readonly string[];
+  #baseUrls: readonly string[];
   readonly #http: HttpClient;
   readonly #guard: UpstreamGuard | undefined;
 
   constructor(http: HttpClient, baseUrls: string | readonly string[], guard?: UpstreamGuard) {
     this.#http = http;
-    this.baseUrls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
+    this.#baseUrls = typeof baseUrls === 'string' ? [baseUrls] : baseUrls;
     this.#guard = guard;
+  }
+
+  get baseUrls(): readonly string[] {
+    return this.#baseUrls;
+  }
+
+  /** Fetches from now on go to `baseUrls` (a reload changed `-s`); those under way finish. */
+  setBaseUrls(baseUrls: readonly string[]): void {
+    this.#baseUrls = baseUrls;
   }
 
   /**
