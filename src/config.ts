@@ -320,6 +320,7 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
       keepRemoved: settings.policy?.keepRemoved ?? false,
       withheldAs: settings.policy?.withheldAs ?? 'yanked',
     },
+    shutdownTimeoutMs: settings.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
   };
   checkConfig(config);
   return Object.freeze(config);

@@ -10,6 +10,9 @@ import { isCacherError } from '../errors.ts';
 import { redactUrlsIn } from '../upstream/redact-url.ts';
 import { VERSION } from '../version.ts';
 import { buildExportCommand, buildImportCommand } from './bundle-commands.ts';
+import { buildConfigCommand } from './config-command.ts';
+import { applyLayersBeforeServe, settingsSource } from './config-layers.ts';
+import { isMainModule } from './entry-point.ts';
 import {
   buildGcCommand,
   buildReconcileCommand,
@@ -41,6 +44,10 @@ export function buildProgram() {
     .description('A caching proxy for crates.io: sparse and git index, verified crate downloads')
     .version(VERSION, '-V, --version')
     .enablePositionalOptions()
+    .option(
+      '--config <file>',
+      'read settings from this TOML file, or "none" (default: /etc/cargo-cacher/config.toml when it exists)',
+    )
     .option('-p, --port <n>', 'port to listen on', parsePort, DEFAULTS.port)
     .option('--listen <addr>', 'address to listen on', DEFAULTS.listen)
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
@@ -216,6 +223,14 @@ export function buildProgram() {
       're-hash cached crates in the background this often',
       parseDurationFlag,
     )
+    .addOption(
+      new Option(
+        '--shutdown-timeout <duration>',
+        'on SIGTERM, let in-flight downloads and job packages finish for this long',
+      )
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.shutdownTimeoutMs, `${DEFAULTS.shutdownTimeoutMs / 1000}s`),
+    )
     .option(
       '--min-publish-age <duration>',
       'withhold versions published more recently than this (their pubtime), e.g. 3d',
@@ -238,8 +253,9 @@ export function buildProgram() {
         .choices(['json', 'pretty'] as const)
         .default('json' as const),
     )
-    .action(async (options) => {
-      await serve(options);
+    .hook('preAction', applyLayersBeforeServe)
+    .action(async (options, command) => {
+      await serve(options, settingsSource(command, buildProgram));
     })
     .addCommand(buildPrefetchCommand())
     .addCommand(buildStatsCommand())
@@ -247,7 +263,8 @@ export function buildProgram() {
     .addCommand(buildVerifyCommand())
     .addCommand(buildReconcileCommand())
     .addCommand(buildExportCommand())
-    .addCommand(buildImportCommand());
+    .addCommand(buildImportCommand())
+    .addCommand(buildConfigCommand(buildProgram));
 }
 
 /**
@@ -331,4 +348,4 @@ function describeStartupError(err: unknown): string {
   return message ?? String(err);
 }
 
-await main();
+if (isMainModule(import.meta.url)) await main();

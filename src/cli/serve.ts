@@ -1,15 +1,19 @@
 /**
  * @module
- * `cargo-cacher` (serve): builds one instance from the flags and runs it until SIGINT/SIGTERM.
+ * `cargo-cacher` (serve): builds one instance from the flags (and the environment and config
+ * file, config-layers.ts) and runs it until SIGINT/SIGTERM; SIGHUP reloads (src/reload.ts).
  */
 import { resolve } from 'node:path';
 import { buildConfig, type Config, type TlsFiles } from '../config.ts';
 import { Errors } from '../errors.ts';
 import { startInstance } from '../instance.ts';
 import { type AppLogger, createLogger, levelForVerbosity } from '../logger.ts';
+import { Reloader } from '../reload.ts';
 import { redactUrl } from '../upstream/redact-url.ts';
 import { describeUpstreamProxy } from '../upstream/upstream-proxy.ts';
+import type { SettingsSource } from './config-layers.ts';
 import type { ServeOptions } from './main.ts';
+import { handleSignals } from './signals.ts';
 import { s3SettingsFromFlags } from './storage-options.ts';
 
 /** Turns parsed flags into a validated config. */
@@ -71,6 +75,7 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,
     tls: tlsFiles(options),
+    shutdownTimeoutMs: options.shutdownTimeout,
   });
 }
 
@@ -84,24 +89,29 @@ function tlsFiles(options: ServeOptions): TlsFiles | undefined {
   return { certFile: resolve(tlsCert), keyFile: resolve(tlsKey) };
 }
 
-/** Starts the proxy and resolves once it listens. */
-export async function serve(options: ServeOptions): Promise<void> {
+/**
+ * Starts the proxy and resolves once it listens. `settings` says where the options came from,
+ * so that SIGHUP can read the config file again.
+ */
+export async function serve(options: ServeOptions, settings?: SettingsSource): Promise<void> {
   const config = configFromOptions(options);
   const log = createLogger({ level: config.logLevel, format: config.logFormat });
   const instance = await startInstance(config, log);
   logStartup(log, config, instance.url, instance.deps.store.location);
-  const stop = async (signal: string) => {
-    log.notice({ signal }, 'shutting down: finishing in-flight responses');
-    await instance.close();
-  };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      stop(signal).catch((err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        process.exitCode = 1;
-      });
-    });
-  }
+  if (settings?.file !== undefined) log.notice({ configFile: settings.file }, 'config file read');
+  const reloader = new Reloader({
+    instance,
+    log,
+    config,
+    reread: async () =>
+      configFromOptions((settings ? await settings.reread() : options) as ServeOptions),
+  });
+  handleSignals({
+    log,
+    close: () => instance.close(),
+    shutdownTimeoutMs: () => reloader.config.shutdownTimeoutMs,
+    reload: () => reloader.reload(),
+  });
 }
 
 /** The startup line. Every URL an operator configured is shown with its credentials hidden. */
