@@ -187,7 +187,10 @@ function certificateProblem(cause: unknown): string | undefined {
   for (let err = cause, depth = 0; err && depth < 4; depth++) {
     const { code, message } = err as { code?: unknown; message?: unknown };
     if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) {
-      return `${typeof message === 'string' ? message : 'rejected'} (${code})`;
+      // Node 24 appends advice of its own ("try running Node.js with --use-system-ca"): the
+      // flag to suggest here is ours.
+      const reason = typeof message === 'string' ? message.split(';')[0] : 'rejected';
+      return `${reason} (${code})`;
     }
     err = (err as { cause?: unknown }).cause;
   }
