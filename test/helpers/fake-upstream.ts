@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FakeCrateSpec } from './crate-pack.ts';
 import { FakeGitIndex } from './fake-git-index.ts';
@@ -36,6 +37,8 @@ export interface FakeUpstreamOptions {
   dlTemplate?: string;
   /** The raw config.json body, verbatim (for malformed-config tests). */
   configOverride?: string;
+  /** Serve HTTPS with this certificate and key (PEM), e.g. from tls-certs.ts; default HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 /** One request as the fake upstream received it. */
@@ -75,9 +78,9 @@ export class FakeUpstream {
     this.#options = options;
   }
 
-  /** `http://127.0.0.1:PORT`, stable across {@link stop} and {@link restart}. */
+  /** `http://127.0.0.1:PORT` (`https://` with `tls`), the same across stop and restart. */
   get url(): string {
-    return `http://127.0.0.1:${this.#port}`;
+    return `${this.#options.tls ? 'https' : 'http'}://127.0.0.1:${this.#port}`;
   }
 
   /** The sparse index root, with the trailing slash cargo insists on. */
@@ -183,7 +186,11 @@ export class FakeUpstream {
   async restart(): Promise<void> {
     if (this.#closed) throw new Error('fake upstream is closed');
     if (this.#server !== undefined) return;
-    const server = createServer((req, res) => this.#onRequest(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res);
+    const { tls } = this.#options;
+    const server = tls
+      ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler)
+      : createServer(handler);
     server.on('connection', (socket) => {
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
