@@ -269,14 +269,15 @@ export function buildProgram() {
 
 /**
  * `--upstream-proxy`: checked by buildConfig rather than an argParser, whose error commander
- * prints with the value in it (a password). The default shown names the variables, never their
- * values.
+ * prints with the value in it (a password). The help names the variables it defaults to, never
+ * their values.
  */
 const UPSTREAM_PROXY_OPTION = () =>
   new Option(
     '--upstream-proxy <url>',
-    'outbound proxy for every upstream request (index, crates, git), or "none"',
-  ).default(undefined, 'HTTPS_PROXY/HTTP_PROXY, NO_PROXY');
+    'outbound proxy for every upstream request (index, crates, git), or "none" ' +
+      '(default: HTTPS_PROXY/HTTP_PROXY, NO_PROXY from the environment)',
+  );
 
 const UPSTREAM_CA_HELP =
   'trust this CA (PEM) for upstreams, index, crates and git, besides the system roots';

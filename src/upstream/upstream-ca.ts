@@ -27,7 +27,9 @@ export async function readUpstreamCa(file: string): Promise<UpstreamCa> {
     pem = await readFile(file, 'utf8');
   } catch (err) {
     const { code, message } = err as NodeJS.ErrnoException;
-    throw Errors.CARGO_CACHER_INVALID_CONFIG(`--upstream-ca ${file}: ${code ?? message}`);
+    throw Errors.CARGO_CACHER_INVALID_CONFIG(
+      `--upstream-ca ${file}: cannot be read (${code ?? message})`,
+    );
   }
   const certificates = pem.match(PEM_CERTIFICATE) ?? [];
   if (certificates.length === 0) {
