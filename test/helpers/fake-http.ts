@@ -106,10 +106,10 @@ export class Gate {
 }
 
 /**
- * Which requests a fault applies to: index files (incl. config.json), crate downloads, all, or
- * one exact path (starting with `/`, query string excluded).
+ * Which requests a fault applies to: index files (incl. config.json), crate downloads, the
+ * registry API (`/api/`), all, or one exact path (starting with `/`, query string excluded).
  */
-export type FaultScope = 'all' | 'index' | 'crate' | `/${string}`;
+export type FaultScope = 'all' | 'index' | 'crate' | 'api' | `/${string}`;
 
 /** A response before faults are applied. */
 export interface Reply {
@@ -125,6 +125,7 @@ const EMPTY = Buffer.alloc(0);
 /** The scope a request path belongs to, or `undefined` when only `all` faults apply. */
 export function scopeOf(pathname: string): Exclude<FaultScope, 'all'> | undefined {
   if (pathname.startsWith('/index/')) return 'index';
+  if (pathname.startsWith('/api/')) return 'api';
   const crateRoutes = ['/dl/', '/redirect/', '/files/', '/crates/'];
   return crateRoutes.some((prefix) => pathname.startsWith(prefix)) ? 'crate' : undefined;
 }

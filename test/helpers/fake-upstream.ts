@@ -1,14 +1,16 @@
 /**
  * @module
  * A fake crates.io for the whole test suite, on 127.0.0.1 with a random port: a sparse index, crate
- * downloads (direct, redirected, and static.crates.io style), a git index on disk, fault
- * injection, a request log, and stop/restart on the same port.
+ * downloads (direct, redirected, and static.crates.io style), the registry web API (search and
+ * crate metadata, fake-crates-api.ts), a git index on disk, fault injection, a request log, and
+ * stop/restart on the same port.
  */
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FakeCrateSpec } from './crate-pack.ts';
+import { crateApiReply } from './fake-crates-api.ts';
 import { FakeGitIndex } from './fake-git-index.ts';
 import type { Fault, FaultScope, Reply } from './fake-http.ts';
 import {
@@ -39,6 +41,8 @@ export interface FakeUpstreamOptions {
   configOverride?: string;
   /** Serve HTTPS with this certificate and key (PEM), e.g. from tls-certs.ts; default HTTP. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Descriptions the registry API gives crates (search, metadata); default a generic line. */
+  descriptions?: Record<string, string>;
 }
 
 /** One request as the fake upstream received it. */
@@ -268,6 +272,15 @@ export class FakeUpstream {
     if (segments === undefined) return notFound();
     const [root, ...rest] = segments;
     if (root === 'index') return this.#indexRoute(req, rest.join('/'));
+    // The registry web API, at `api` of config.json (this server's root).
+    if (root === 'api' && rest[0] === 'v1' && rest[1] === 'crates') {
+      const query = new URL(req.url ?? '/', this.url).searchParams;
+      const data = {
+        crates: this.crates(),
+        ...(this.#options.descriptions && { descriptions: this.#options.descriptions }),
+      };
+      return crateApiReply(req, rest.slice(2), query, data);
+    }
     if ((root === 'dl' || root === 'redirect') && rest.length === 3 && rest[2] === 'download') {
       const found = this.#registry.find(rest[0] ?? '', rest[1] ?? '');
       if (found === undefined) return notFound();

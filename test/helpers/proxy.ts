@@ -30,6 +30,8 @@ export interface ProxyOptions {
   captureLogs?: boolean | 'debug';
   /** The instance's clock (default `Date.now`); a test passes `() => clock.ms` to move time. */
   now?: () => number;
+  /** How the instance waits on its clock (the registry API's rate limit); see ManualClock. */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 /** One captured log line. */
@@ -78,6 +80,7 @@ export async function startProxy(options: ProxyOptions = {}): Promise<RunningPro
   const instance = await startInstance(config, log, {
     ...(options.observers && { observers: options.observers }),
     ...(options.now && { now: options.now }),
+    ...(options.sleep && { sleep: options.sleep }),
   });
   const { app, deps, http, url } = instance;
   let closed = false;
