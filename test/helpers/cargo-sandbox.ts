@@ -27,6 +27,8 @@ export interface CargoSandboxOptions {
    * cargo-protocol.md §4), with `global-credential-providers = ["cargo:token"]`.
    */
   registryName?: string;
+  /** Extra environment for every cargo run (a registry token, say). */
+  env?: Record<string, string>;
 }
 
 /** A fresh CARGO_HOME plus project, removed by {@link CargoSandbox.remove}. */
@@ -77,7 +79,7 @@ export async function makeCargoSandbox(options: CargoSandboxOptions): Promise<Ca
   await writeFile(join(cargoHome, 'config.toml'), `${config.join('\n')}\n`);
   await writeFile(join(projectDir, 'Cargo.toml'), projectManifest(options.deps));
   await writeFile(join(projectDir, 'src', 'main.rs'), options.mainRs ?? 'fn main() {}\n');
-  const env = cargoEnv(cargoHome, targetDir);
+  const env = { ...cargoEnv(cargoHome, targetDir), ...options.env };
   return {
     root,
     cargoHome,
