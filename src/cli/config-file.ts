@@ -109,7 +109,7 @@ function isDate(value: object): boolean {
 
 /** A close key name, for a typo (`prot` → `port`). */
 function suggestion(name: string, keys: ConfigKey[]): string {
-  const close = keys.find((key) => distance(key.name, name) <= Math.max(1, name.length / 4));
+  const close = keys.find((key) => distance(key.name, name) <= Math.max(2, name.length / 4));
   return close ? ` (did you mean "${close.name}" in [${close.section}]?)` : '';
 }
 

@@ -9,7 +9,8 @@
  *
  * Forms outside the command line:
  * - a value: a TOML string (numbers are taken as their text, so `port = 8080` and
- *   `index-ttl = 60` work); in the environment, the text.
+ *   `index-ttl = 60` work); in the environment, the text. A flag whose value is a
+ *   comma-separated list (`-s a,b`) also takes an array of strings.
  * - a repeatable flag (`-f`, `--pin`, `--mirror-filter`): a TOML array of strings; in the
  *   environment, one string with the values separated by commas.
  * - a flag without a value (`--offline`): `true` or `false`; in the environment also `1`/`0`,
@@ -154,6 +155,10 @@ const SKIP = Symbol('skip');
 function fromToml(key: ConfigKey, value: unknown, fail: Failure): unknown {
   switch (key.kind) {
     case 'value':
+      // A flag that takes a comma-separated list (`-s a,b`) takes an array as well.
+      if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
+        return parseWith(key, value.join(','), key.option.defaultValue, fail);
+      }
       if (typeof value !== 'string' && typeof value !== 'number') {
         throw fail(`expected a string, got ${typeName(value)}`);
       }

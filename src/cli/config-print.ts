@@ -58,7 +58,8 @@ function keyLine(
     );
     return withOrigin(`# ${key.name}: off (${negated?.name ?? 'false'})`, origin);
   }
-  if (value === undefined && key.kind === 'boolean') return withOrigin(`${key.name} = false`, origin);
+  if (value === undefined && key.kind === 'boolean')
+    return withOrigin(`${key.name} = false`, origin);
   const text = formatValue(key, value);
   if (text === undefined) {
     const note = key.option.defaultValueDescription ?? 'not set';
@@ -72,20 +73,29 @@ function withOrigin(line: string, origin: ValueOrigin): string {
   return `${line.padEnd(COMMENT_COLUMN - 1)} # ${source}`;
 }
 
-/** A value as a TOML value in the flags' own forms; `undefined` when not set. */
-export function formatValue(key: ConfigKey, value: unknown): string | undefined {
+/**
+ * A value as a TOML value in the flags' own forms; `undefined` when not set. Secrets are
+ * redacted unless `redact` is false (a config file written from flags).
+ */
+export function formatValue(
+  key: ConfigKey,
+  value: unknown,
+  { redact = true }: { redact?: boolean } = {},
+): string | undefined {
   const parser = key.option.parseArg;
   if (value === undefined) return parser === parseSparseFlag ? quote('none') : undefined;
-  if (SECRET_NAME.test(key.name)) return quote('***');
-  if (Array.isArray(value)) return `[${value.map((item) => scalar(parser, item)).join(', ')}]`;
-  return scalar(parser, value);
+  if (redact && SECRET_NAME.test(key.name)) return quote('***');
+  const one = (item: unknown) => scalar(parser, item, redact);
+  if (Array.isArray(value)) return `[${value.map(one).join(', ')}]`;
+  return one(value);
 }
 
-function scalar(parser: ConfigKey['option']['parseArg'], value: unknown): string {
-  if (typeof value === 'number' && parser === parseDurationFlag)
+function scalar(parser: ConfigKey['option']['parseArg'], value: unknown, redact: boolean): string {
+  if (typeof value === 'number' && parser === parseDurationFlag) {
     return quote(formatDuration(value));
+  }
   if (typeof value === 'number' && parser === parseSizeFlag) return quote(formatSize(value));
-  if (typeof value === 'string') return quote(redactUrlCredentials(value));
+  if (typeof value === 'string') return quote(redact ? redactUrlCredentials(value) : value);
   return String(value);
 }
 

@@ -105,6 +105,12 @@ export const CONFIG_SECTIONS: Readonly<Record<string, Section>> = {
 
   debug: 'log',
   'log-format': 'log',
+
+  'rustup-upstream': 'rustup',
+  'rustup-ttl': 'rustup',
+  'rustup-mirror': 'rustup',
+  'rustup-targets': 'rustup',
+  'rustup-profile': 'rustup',
 };
 
 /**

@@ -193,6 +193,14 @@ export function buildProgram() {
       parseConnectionCount,
       DEFAULTS.clientLimits.maxConnectionsPerIp,
     )
+    .addOption(
+      new Option(
+        '--shutdown-timeout <duration>',
+        'on SIGTERM, let in-flight downloads and job packages finish for this long',
+      )
+        .argParser(parseDurationFlag)
+        .default(DEFAULTS.shutdownTimeoutMs, `${DEFAULTS.shutdownTimeoutMs / 1000}s`),
+    )
     .option(
       '--auth-token-file <path>',
       'require a token from this file (lines "<token> read" or "<token> admin")',
@@ -222,14 +230,6 @@ export function buildProgram() {
       '--verify-every <duration>',
       're-hash cached crates in the background this often',
       parseDurationFlag,
-    )
-    .addOption(
-      new Option(
-        '--shutdown-timeout <duration>',
-        'on SIGTERM, let in-flight downloads and job packages finish for this long',
-      )
-        .argParser(parseDurationFlag)
-        .default(DEFAULTS.shutdownTimeoutMs, `${DEFAULTS.shutdownTimeoutMs / 1000}s`),
     )
     .option(
       '--min-publish-age <duration>',
