@@ -321,6 +321,7 @@ export function buildConfig(settings: ConfigSettings = {}): Readonly<Config> {
       withheldAs: settings.policy?.withheldAs ?? 'yanked',
     },
     shutdownTimeoutMs: settings.shutdownTimeoutMs ?? DEFAULTS.shutdownTimeoutMs,
+    rustup: rustupSettings(settings.rustup ?? {}, settings.indexTtlMs),
   };
   checkConfig(config);
   return Object.freeze(config);

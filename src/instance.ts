@@ -19,6 +19,7 @@ import { chainViews } from './cache/index-variants.ts';
 import { observeWithheld, PolicyIndexView, policyOverlayFilter } from './cache/policy-view.ts';
 import { RegistryConfigService } from './cache/registry-config-service.ts';
 import { StorageWriteGuard } from './cache/storage-guard.ts';
+import { ToolchainCache } from './cache/toolchain-cache.ts';
 import { trackChanges } from './cache/tracked-store.ts';
 import type { Config } from './config.ts';
 import { Errors } from './errors.ts';
@@ -64,6 +65,7 @@ import {
   CRATES_IO_API_QUEUE,
   RateLimiter,
 } from './upstream/rate-limit.ts';
+import { RustupUpstream } from './upstream/rustup-dist.ts';
 import { SparseUpstream } from './upstream/sparse-index.ts';
 import { readUpstreamRoute, type UpstreamRoute } from './upstream/upstream-route.ts';
 
@@ -225,6 +227,7 @@ export async function startInstance(
       jobsStopped.catch(() => undefined);
       await app.close();
       await jobsStopped;
+      await deps.toolchains?.idle();
       policy.close();
       await deps.removals?.idle();
       await maintenance.close();
@@ -569,6 +572,7 @@ export function createServices(inputs: ServiceInputs): AppDeps {
     store,
     index,
     crates,
+    toolchains: createToolchainCache(inputs, guards.rustup),
     registryConfig,
     registryApi: createRegistryApi(inputs, registryConfig, storageGuard),
     jobs,
@@ -631,7 +635,23 @@ function createGuards(inputs: ServiceInputs): Record<UpstreamSource, UpstreamGua
   });
   const guard = (scope: UpstreamSource) =>
     new UpstreamGuard({ policy: resilience, breakers, scope, log: inputs.log });
-  return { index: guard('index'), crate: guard('crate') };
+  return { index: guard('index'), crate: guard('crate'), rustup: guard('rustup') };
+}
+
+/** The toolchain cache (rustup's dist server): fetching from `--rustup-upstream` unless offline. */
+function createToolchainCache(inputs: ServiceInputs, guard: UpstreamGuard): ToolchainCache {
+  const { config, log, storage } = inputs;
+  const url = config.offline ? undefined : config.rustup.upstream;
+  return new ToolchainCache({
+    store: storage.store,
+    catalogue: storage.catalogue,
+    upstream:
+      url === undefined ? undefined : new RustupUpstream(observedHttp(inputs, 'rustup'), url, guard),
+    ttlMs: config.rustup.ttlMs,
+    stateDir: config.storageDir,
+    log,
+    ...(inputs.now && { now: inputs.now }),
+  });
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   parseUrlListFlag,
 } from './options.ts';
 import { prefetchCommand } from './prefetch.ts';
+import { parseChannelList, parseRustupUpstream, parseTargetList } from './rustup-options.ts';
 import { serve } from './serve.ts';
 import { buildStatsCommand } from './stats.ts';
 import { STORAGE_OPTIONS } from './storage-options.ts';
@@ -97,6 +98,35 @@ export function buildProgram() {
       'with --mirror-filter: the newest n versions of each crate root',
       parsePositiveInt,
       1,
+    )
+    .option(
+      '--rustup-upstream <url>',
+      'rustup dist server behind /dist and /rustup, or "none" (serve only what is held)',
+      parseRustupUpstream,
+      DEFAULTS.rustupUpstream,
+    )
+    .addOption(
+      new Option(
+        '--rustup-ttl <duration>',
+        'trust a cached channel manifest or rustup-init this long before revalidating',
+      )
+        .argParser(parseDurationFlag)
+        .default(undefined, 'the --index-ttl'),
+    )
+    .option(
+      '--rustup-mirror <channels>',
+      'download these toolchains in the background (stable,1.90.0,nightly-2026-11-01)',
+      parseChannelList,
+    )
+    .addOption(
+      new Option('--rustup-targets <triples>', 'targets --rustup-mirror downloads for')
+        .argParser(parseTargetList)
+        .default(undefined, "this machine's"),
+    )
+    .addOption(
+      new Option('--rustup-profile <profile>', 'components --rustup-mirror downloads')
+        .choices(['minimal', 'default', 'complete'] as const)
+        .default('minimal' as const),
     )
     .option(
       '-f, --prefetch <path>',

@@ -72,6 +72,13 @@ export function configFromOptions(options: ServeOptions): Readonly<Config> {
       keepRemoved: options.keepRemoved,
       withheldAs: options.withheldAs,
     },
+    rustup: {
+      upstream: options.rustupUpstream,
+      ttlMs: options.rustupTtl,
+      mirror: options.rustupMirror,
+      targets: options.rustupTargets,
+      profile: options.rustupProfile,
+    },
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 1),
     logFormat: options.logFormat,
     tls: tlsFiles(options),

@@ -17,6 +17,7 @@ import type { IndexCache } from '../cache/index-cache.ts';
 import { IndexVariants, type IndexView } from '../cache/index-variants.ts';
 import type { RegistryConfigService } from '../cache/registry-config-service.ts';
 import type { StorageHealth } from '../cache/storage-guard.ts';
+import type { ToolchainCache } from '../cache/toolchain-cache.ts';
 import type { Config } from '../config.ts';
 import { type CacherError, Errors, isCacherError } from '../errors.ts';
 import type { GitMirror } from '../git/git-mirror.ts';
@@ -46,6 +47,7 @@ import { registerPolicyRoutes } from './routes/policy.ts';
 import { registerRegistryApiRoutes } from './routes/registry-api.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
+import { registerToolchainRoutes } from './routes/toolchains.ts';
 import { closeSessionsOnClose, type TlsCredentials, tlsServerOptions } from './tls.ts';
 import { TokenFile } from './token-file.ts';
 
@@ -76,6 +78,8 @@ export interface AppServices {
   registryApi?: ApiCache;
   /** The upstream sparse index, when there is one (a reload changes its URLs). */
   sparse?: SparseUpstream;
+  /** rustup's dist server (`/dist`, `/rustup`). */
+  toolchains?: ToolchainCache;
 }
 
 /** Kept for src/instance.ts, which imports it from here; the type lives in observe/records.ts. */
@@ -176,7 +180,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       request.cacher.outcome = status === 404 ? 'not-found' : 'error';
     }
     if (error.code) request.cacher.errorCode = error.code;
-    if (request.cacher.kind === 'sparse-index' || request.cacher.kind === 'crate') {
+    const kind = request.cacher.kind;
+    if (kind === 'sparse-index' || kind === 'crate' || kind === 'toolchain') {
       reply.header('x-cache-status', cacheStatusHeader(request.cacher.outcome));
     }
     if (isCacherError(error) && error.retryAfter !== undefined) {
@@ -224,6 +229,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   registerSparseIndexRoutes(app, services);
   registerCrateRoutes(app, services);
   registerRegistryApiRoutes(app, deps.registryApi);
+  if (deps.toolchains) registerToolchainRoutes(app, deps.toolchains);
   registerGitRoutes(app, deps.git);
   if (deps.stats) {
     registerStatsRoutes(app, deps.stats, deps.config);

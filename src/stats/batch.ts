@@ -25,6 +25,7 @@ import { dayOf, MINUTE_MS, minuteOf } from './time.ts';
 export const COUNTED_KINDS: ReadonlySet<string> = new Set([
   'sparse-index',
   'crate',
+  'toolchain',
   'registry-api',
   'git',
 ]);

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { HttpClient } from './http-client.ts';
 
 /** Which upstream a request went to. */
-export type UpstreamSource = 'index' | 'crate';
+export type UpstreamSource = 'index' | 'crate' | 'rustup';
 
 /** Why an upstream request failed. */
 export type UpstreamFailure =

@@ -1,0 +1,44 @@
+/**
+ * @module
+ * rustup's dist server: `GET /dist/*` (`RUSTUP_DIST_SERVER=http://box:8080`) and `GET /rustup/*`
+ * (`RUSTUP_UPDATE_ROOT=http://box:8080/rustup`), answered by the toolchain cache. Every answer,
+ * errors included, carries `X-Cache-Status`. An archive whose download fails its hash after its
+ * headers went out ends with a destroyed connection, never a clean end (fastify destroys the
+ * response when its body stream fails), so rustup fails its own check and keeps nothing.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ToolchainCache } from '../../cache/toolchain-cache.ts';
+import { cacheStatusHeader, recordOutcome } from '../request-context.ts';
+
+/** Dated paths never change. */
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** Undated ones change with each release: clients must ask again. */
+const REVALIDATE = 'no-cache';
+
+/** Registers the two toolchain routes. */
+export function registerToolchainRoutes(app: FastifyInstance, toolchains: ToolchainCache): void {
+  const serve = async (request: FastifyRequest, reply: FastifyReply) => {
+    request.cacher.kind = 'toolchain';
+    const found = await toolchains.open(request.url);
+    recordOutcome(request, found.outcome, { upstreamBytes: found.upstreamBytes });
+    reply
+      .header('content-type', contentTypeOf(request.url))
+      .header('cache-control', found.immutable ? IMMUTABLE : REVALIDATE)
+      .header('x-cache-status', cacheStatusHeader(found.outcome));
+    if (!found.stored) reply.header('x-cargo-cacher-not-stored', 'passed through');
+    if (found.size !== undefined) reply.header('content-length', found.size);
+    return reply.send(found.body);
+  };
+  app.get('/dist/*', serve);
+  app.get('/rustup/*', serve);
+}
+
+function contentTypeOf(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  if (path.endsWith('.toml') || path.endsWith('.sha256') || path.endsWith('.asc')) {
+    return 'text/plain; charset=utf-8';
+  }
+  if (path.endsWith('.gz')) return 'application/gzip';
+  if (path.endsWith('.xz')) return 'application/x-xz';
+  return 'application/octet-stream';
+}
