@@ -228,6 +228,38 @@ describe('outbound proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, --upstream-proxy)',
   });
 });
 
+describe('outbound proxy and private CA together', () => {
+  test('the git mirror fetches an https upstream through a CONNECT tunnel, trusting the CA', async (t) => {
+    if (!(await toolsAvailable(t, 'git', 'openssl'))) return;
+    const dir = await makeTempDir('proxy-git-https');
+    t.after(() => removeTempDir(dir));
+    const certs = await makeTestCertificates(dir);
+    const tls = { cert: await readFile(certs.certFile), key: await readFile(certs.keyFile) };
+    const upstream = await fakeUpstream(t);
+    await upstream.enableGit(join(dir, 'git'));
+    const gitServer = await startGitHttpServer(t, join(dir, 'git'), tls);
+    const forward = await startForwardProxy(t, { connectPorts: [gitServer.port] });
+    const proxy = await startProxy({
+      upstream,
+      gitUrl: `${gitServer.url}/upstream.git`,
+      settings: {
+        sparseUpstream: undefined,
+        proxyEnv: { HTTPS_PROXY: forward.url },
+        upstreamCa: certs.caFile,
+      },
+    });
+    t.after(() => proxy.close());
+    const git = proxy.deps.git;
+    assert.ok(git);
+
+    await waitFor(() => git.ready || git.status().lastError !== undefined, 20_000, 'the clone');
+    assert.equal(git.status().lastError, undefined);
+    assert.ok(gitServer.requests.length >= 2, 'refs and a pack were fetched');
+    const logged = await forward.requests();
+    assert.deepEqual([...new Set(logged)], [`CONNECT 127.0.0.1:${gitServer.port}`]);
+  });
+});
+
 /** `cargo-cacher --help` with a proxy password in the environment, as an operator would run it. */
 async function helpWithProxyEnv(proxyUrl: string): Promise<string> {
   const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
