@@ -361,8 +361,7 @@ function rustupSettings(
   settings: Partial<RustupSettings>,
   indexTtlMs: number | undefined,
 ): RustupSettings {
-  const upstream =
-    'upstream' in settings ? settings.upstream : DEFAULTS.rustupUpstream;
+  const upstream = 'upstream' in settings ? settings.upstream : DEFAULTS.rustupUpstream;
   const mirror = settings.mirror ?? [];
   for (const channel of mirror) manifestPathOfChannel(channel);
   const targets = settings.targets ?? [];
@@ -378,7 +377,10 @@ function rustupSettings(
     );
   }
   return {
-    upstream: upstream === undefined ? undefined : checkHttpUrl('--rustup-upstream', upstream).replace(/\/+$/, ''),
+    upstream:
+      upstream === undefined
+        ? undefined
+        : checkHttpUrl('--rustup-upstream', upstream).replace(/\/+$/, ''),
     ttlMs: settings.ttlMs ?? indexTtlMs ?? DEFAULTS.indexTtlMs,
     mirror,
     targets: targets.length > 0 ? targets : [currentHostTriple()],

@@ -646,7 +646,9 @@ function createToolchainCache(inputs: ServiceInputs, guard: UpstreamGuard): Tool
     store: storage.store,
     catalogue: storage.catalogue,
     upstream:
-      url === undefined ? undefined : new RustupUpstream(observedHttp(inputs, 'rustup'), url, guard),
+      url === undefined
+        ? undefined
+        : new RustupUpstream(observedHttp(inputs, 'rustup'), url, guard),
     ttlMs: config.rustup.ttlMs,
     stateDir: config.storageDir,
     log,

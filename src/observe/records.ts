@@ -6,7 +6,14 @@
  */
 
 /** The families of routes, as statistics group them. */
-export type RouteKind = 'sparse-index' | 'crate' | 'toolchain' | 'registry-api' | 'git' | 'api' | 'other';
+export type RouteKind =
+  | 'sparse-index'
+  | 'crate'
+  | 'toolchain'
+  | 'registry-api'
+  | 'git'
+  | 'api'
+  | 'other';
 
 /** How a request was answered. */
 export type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale' | 'not-found' | 'error';
