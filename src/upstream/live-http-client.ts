@@ -33,9 +33,9 @@ export class LiveHttpClient implements HttpClient {
     return this.#current.get(url, headers);
   }
 
-  describeFailure(url: string, cause: unknown): Error {
-    return this.#current.describeFailure?.(url, cause) ?? upstreamFailure(url, cause);
-  }
+  /** Bound: callers pass it around as a plain function. */
+  readonly describeFailure = (url: string, cause: unknown): Error =>
+    this.#current.describeFailure?.(url, cause) ?? upstreamFailure(url, cause);
 
   /** New requests get `timeouts`; the requests under way finish on the old client. */
   setTimeouts(timeouts: Readonly<UpstreamTimeouts>): void {
