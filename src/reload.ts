@@ -139,7 +139,9 @@ export class Reloader {
   /** Changed config paths, split into those a reload applies and those that need a restart. */
   #classify(next: Readonly<Config>): { live: string[]; restart: string[] } {
     const current = this.#config;
-    const changed = changedPaths(current, next, allPaths(current, next));
+    const paths = changedPaths(current, next, allPaths(current, next));
+    // `tls` unset on one side and `tls.certFile` set on the other: the leaves say it.
+    const changed = paths.filter((path) => !paths.some((other) => other.startsWith(`${path}.`)));
     const onOff = (a: unknown, b: unknown) => (a === undefined) !== (b === undefined);
     const live: string[] = [];
     const restart: string[] = [];

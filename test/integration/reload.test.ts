@@ -80,11 +80,17 @@ describe('SIGHUP reload', () => {
     await gate.arrived();
 
     await writeFile(tokens, 'token-new read\n');
-    await writeFile(config, settings('[index]\nindex-ttl = "5m"\n[mirror]\nthreads = 4\n'));
+    await writeFile(
+      config,
+      settings('[index]\nindex-ttl = "5m"\n[mirror]\nthreads = 4\n[log]\ndebug = 2\n'),
+    );
     const from = cli.logs.length;
     const done = await reload(cli);
-    assert.match(done.msg, /^reload done: indexTtlMs changed$/);
-    assert.deepEqual(done.changes, { indexTtlMs: { from: '1m', to: '5m' } });
+    assert.match(done.msg, /^reload done: (indexTtlMs, logLevel|logLevel, indexTtlMs) changed$/);
+    assert.deepEqual(done.changes, {
+      indexTtlMs: { from: '1m', to: '5m' },
+      logLevel: { from: 'warn', to: 'debug' },
+    });
     // Settings derived from index-ttl elsewhere (rustup's TTL) may be reported too.
     assert.ok((done.restartNeeded as string[]).includes('threads'));
     assert.ok(!(done.restartNeeded as string[]).includes('indexTtlMs'));
@@ -99,6 +105,12 @@ describe('SIGHUP reload', () => {
     assert.equal((await httpGet(`${cli.url}/index/config.json`, as('token-new'))).status, 200);
     assert.equal((await httpGet(`${cli.url}/index/config.json`, as('token-old'))).status, 401);
     assert.equal((await httpGet(`${cli.url}/index/config.json`)).status, 401);
+    // The log level too: requests are logged at debug now.
+    await waitFor(
+      () => logsSince(cli, from).some((line) => line.level === 'debug'),
+      30_000,
+      'a debug line',
+    );
 
     // The download admitted with the old token was held upstream all along: it completes.
     gate.open();
