@@ -36,6 +36,7 @@ import { readPins } from './jobs/pins.ts';
 import { type PrefetchRequest, readPrefetchPaths } from './jobs/prefetch-input.ts';
 import { Prefetcher } from './jobs/prefetcher.ts';
 import { RemovalPurger } from './jobs/removals.ts';
+import { ToolchainMirror } from './jobs/toolchain-mirror.ts';
 import type { AppLogger } from './logger.ts';
 import type { PolicyObserver } from './observe/policy-events.ts';
 import type { RequestObserver } from './observe/records.ts';
@@ -82,6 +83,8 @@ export interface Instance {
   fullMirror: FullMirror | undefined;
   /** `-a --mirror-filter`: the filter's roots and their closure, instead of the full mirror. */
   filteredMirror: FilteredMirror | undefined;
+  /** `--rustup-mirror`: the toolchains warmed in the background. */
+  toolchainMirror: ToolchainMirror | undefined;
   maintenance: Maintenance;
   stats: Stats;
   /** What the cache holds. */
@@ -198,9 +201,11 @@ export async function startInstance(
   const url = `${scheme}://${config.listen.includes(':') ? `[${config.listen}]` : config.listen}:${port}`;
   const fullMirror = startJobs(config, deps, log, prefetch, now);
   const filteredMirror = createFilteredMirror(config, deps, log, now);
+  const toolchainMirror = createToolchainMirror(config, deps, storage.catalogue, log);
   await git?.start(config.publicUrl ?? `${scheme}://localhost:${port}`);
   if (fullMirror && git?.ready) fullMirror.requestFullPass();
   filteredMirror?.requestPass();
+  toolchainMirror?.requestPass();
   maintenance.start();
   return {
     app,
@@ -210,6 +215,7 @@ export async function startInstance(
     tokens,
     fullMirror,
     filteredMirror,
+    toolchainMirror,
     maintenance,
     stats,
     catalogue: storage.catalogue,
@@ -223,6 +229,7 @@ export async function startInstance(
         deps.prefetcher.close(),
         fullMirror?.close(),
         filteredMirror?.close(),
+        toolchainMirror?.close(),
       ]);
       jobsStopped.catch(() => undefined);
       await app.close();
@@ -416,6 +423,30 @@ function createFilteredMirror(
   if (deps.git) mirror.follow(deps.git);
   else mirror.every(config.gitRefreshMs);
   return mirror;
+}
+
+/** With `--rustup-mirror`: the toolchain mirror, passing at startup and every `-r`. */
+function createToolchainMirror(
+  config: Readonly<Config>,
+  deps: AppDeps,
+  catalogue: Catalogue,
+  log: AppLogger,
+): ToolchainMirror | undefined {
+  const { mirror, targets, profile } = config.rustup;
+  if (mirror.length === 0 || !deps.toolchains) return undefined;
+  const toolchainMirror = new ToolchainMirror({
+    toolchains: deps.toolchains,
+    catalogue,
+    jobs: deps.jobs,
+    channels: mirror,
+    targets,
+    profile,
+    threads: config.threads,
+    log,
+    pin: true,
+  });
+  toolchainMirror.every(config.gitRefreshMs);
+  return toolchainMirror;
 }
 
 /**

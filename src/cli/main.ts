@@ -31,7 +31,12 @@ import {
   parseUrlListFlag,
 } from './options.ts';
 import { prefetchCommand } from './prefetch.ts';
-import { parseChannelList, parseRustupUpstream, parseTargetList } from './rustup-options.ts';
+import {
+  collectChannel,
+  parseChannelList,
+  parseRustupUpstream,
+  parseTargetList,
+} from './rustup-options.ts';
 import { serve } from './serve.ts';
 import { buildStatsCommand } from './stats.ts';
 import { STORAGE_OPTIONS } from './storage-options.ts';
@@ -316,9 +321,9 @@ const UPSTREAM_CA_HELP =
 function buildPrefetchCommand() {
   return new Command('prefetch')
     .description(
-      'fetch and verify every crate named by Cargo.lock files, name=version lists or directories, then exit',
+      'fetch and verify every crate named by Cargo.lock files, name=version lists or directories, and the toolchains of --toolchain channels, then exit',
     )
-    .argument('<path...>', 'Cargo.lock (any format), name=version list, or directory to search')
+    .argument('[path...]', 'Cargo.lock (any format), name=version list, or directory to search')
     .option('-i, --index <dir>', 'storage root', defaultStorageDir())
     .addOption(STORAGE_OPTIONS.storage())
     .addOption(STORAGE_OPTIONS.endpoint())
@@ -340,6 +345,28 @@ function buildPrefetchCommand() {
     )
     .option('--allow-young <file>', 'versions exempt from --min-publish-age')
     .option('--deny <file>', 'crates and versions never fetched: exit 1 when a lock names one')
+    .option(
+      '--toolchain <channel>',
+      'also fetch this toolchain (stable, 1.90.0, nightly-2026-11-01); repeatable',
+      collectChannel,
+      [] as string[],
+    )
+    .option(
+      '--rustup-upstream <url>',
+      'rustup dist server',
+      parseRustupUpstream,
+      DEFAULTS.rustupUpstream,
+    )
+    .addOption(
+      new Option('--rustup-targets <triples>', 'targets --toolchain fetches for')
+        .argParser(parseTargetList)
+        .default(undefined, "this machine's"),
+    )
+    .addOption(
+      new Option('--rustup-profile <profile>', 'components --toolchain fetches')
+        .choices(['minimal', 'default', 'complete'] as const)
+        .default('minimal' as const),
+    )
     .option('-d, --debug', 'more log output: -d info, -dd debug, -ddd trace', increase, 0)
     .action(async (paths, options) => {
       await prefetchCommand(paths, options);

@@ -27,6 +27,11 @@ export function parseChannelList(value: string): string[] {
   return channels;
 }
 
+/** Collects a repeatable `--toolchain <channel>`. */
+export function collectChannel(value: string, previous: string[]): string[] {
+  return [...previous, ...parseChannelList(value)];
+}
+
 /** A comma-separated list of target triples. */
 export function parseTargetList(value: string): string[] {
   const targets = splitList(value);

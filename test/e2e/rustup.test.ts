@@ -11,6 +11,7 @@ import { type FakeDistServer, startFakeDistServer } from '../helpers/fake-dist-s
 import { xzAvailable } from '../helpers/fake-installer.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { installToolchain, makeRustupHome, rustupAvailable } from '../helpers/rustup-sandbox.ts';
+import { waitFor } from '../helpers/wait-for.ts';
 
 interface World {
   tree: FakeDistTree;
@@ -20,7 +21,10 @@ interface World {
   clock: { ms: number };
 }
 
-async function startWorld(t: { after: (fn: () => Promise<void>) => void }): Promise<World> {
+async function startWorld(
+  t: { after: (fn: () => Promise<void>) => void },
+  rustup: { mirror?: string[] } = {},
+): Promise<World> {
   const tree = new FakeDistTree();
   const release = await tree.publish({
     version: '1.99.0',
@@ -31,7 +35,7 @@ async function startWorld(t: { after: (fn: () => Promise<void>) => void }): Prom
   t.after(() => dist.close());
   const clock = { ms: Date.parse('2026-12-01T00:00:00Z') };
   const proxy = await startProxy({
-    settings: { sparseUpstream: undefined, rustup: { upstream: dist.url } },
+    settings: { sparseUpstream: undefined, rustup: { upstream: dist.url, ...rustup } },
     now: () => clock.ms,
   });
   t.after(() => proxy.close());
@@ -100,4 +104,27 @@ test('an archive corrupted upstream is never stored or served as good; a healthy
   const version = await second.run(['run', 'stable', 'rustc', '--version'], proxy.url);
   assert.equal(version.stdout.trim(), release.rustcVersion);
   assert.ok(proxy.instance.catalogue.has(key), 'stored once it matched');
+});
+
+test('--rustup-mirror stable warms the toolchain before any client asks', async (t) => {
+  if (!(await rustupAvailable(t))) return;
+  const { release, dist, proxy } = await startWorld(t, { mirror: ['stable'] });
+  const keys = minimalArchives(release).map((path) => toolchainKey(path.slice(1)));
+  await waitFor(
+    () => keys.every((key) => proxy.instance.catalogue.has(key)),
+    60_000,
+    'the mirror to store the minimal profile',
+  );
+  const jobs = proxy.deps.jobs.list();
+  assert.ok(
+    jobs.some((job) => job.kind === 'mirror' && job.description.includes('stable')),
+    JSON.stringify(jobs),
+  );
+
+  dist.down();
+  const home = await makeRustupHome(t);
+  const installed = await installToolchain(home, proxy.url);
+  assert.equal(installed.code, 0, installed.stderr);
+  const version = await home.run(['run', 'stable', 'rustc', '--version'], proxy.url);
+  assert.equal(version.stdout.trim(), release.rustcVersion);
 });
