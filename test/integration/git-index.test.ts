@@ -434,9 +434,13 @@ describe('git index', () => {
     assert.ok(failed.lastError, 'the failure is reported');
     assert.equal(failed.ready, true);
 
+    // The last good upstream index, rebuilt for the outage: it lists only what is held, here
+    // nothing, so cargo resolves only to what it can download.
     const clone = join(home, 'clone');
     await git(home, ['clone', '-q', proxy.gitRegistry, clone]);
-    assert.equal(await gitOut(home, ['-C', clone, 'rev-parse', 'HEAD']), served);
+    const lastGood = await gitOut(home, ['--git-dir', mirror.gitDir, 'rev-parse', `${served}^`]);
+    assert.equal(await gitOut(home, ['-C', clone, 'rev-parse', 'HEAD^']), lastGood);
+    assert.equal(await gitOut(home, ['-C', clone, 'ls-files']), 'config.json');
     const config = JSON.parse(await readFile(join(clone, 'config.json'), 'utf8'));
     assert.equal(config.dl, gitDl(proxy));
 
@@ -632,6 +636,11 @@ describe('git index', () => {
     const before = await httpGet(`${proxy.url}/index/${newer.indexPath}`);
     assert.ok(before.body.toString('utf8').includes(newer.indexLine));
     assert.equal((await httpGet(`${proxy.url}/index/${fresh.indexPath}`)).status, 200);
+    // Held, so the stale copies (which list only what is held) still name them.
+    for (const crate of [newer, fresh]) {
+      const url = `${proxy.url}/api/v1/crates/${crate.name}/${crate.version}/download`;
+      assert.equal((await httpGet(url)).status, 200);
+    }
 
     upstream.setFault({ kind: 'status', status: 503 }, 'index');
     const stale = await httpGet(`${proxy.url}/index/${newer.indexPath}`);

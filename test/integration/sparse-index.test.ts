@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { Config, ConfigSettings } from '../../src/config.ts';
+import { parseIndexFile } from '../../src/registry/index-entry.ts';
 import type { FakeCrateSpec, FakeUpstream, FakeUpstreamOptions } from '../helpers/fake-upstream.ts';
 import { httpGet, httpGetRawPath, type RawResponse } from '../helpers/http-get.ts';
 import { startProxy, startUpstreamAndProxy, type UpstreamAndProxy } from '../helpers/proxy.ts';
@@ -274,12 +275,24 @@ describe('sparse index: index files', () => {
   });
 });
 
+/** Downloads every version an index file lists, so the cache holds them all. */
+async function holdEveryVersion(url: string, indexBody: Buffer): Promise<void> {
+  for (const { name, version } of parseIndexFile(indexBody)) {
+    const download = await httpGet(`${url}/api/v1/crates/${name}/${version}/download`);
+    assert.equal(download.status, 200);
+  }
+}
+
 describe('sparse index: upstream failures', () => {
-  /** Caches fake-a, then lets the TTL pass so the next request has to revalidate. */
+  /**
+   * Caches fake-a and every version of it (a stale index file lists only what is held), then
+   * lets the TTL pass so the next request has to revalidate.
+   */
   async function cachedThenExpired(t: TestContext, settings: Partial<Config> = {}) {
     const ready = await setup(t, { settings: { indexTtlMs: 0, ...settings } });
     const first = await httpGet(`${ready.proxy.url}${FAKE_A}`);
     assert.equal(first.status, 200);
+    await holdEveryVersion(ready.proxy.url, first.body);
     return { ...ready, body: first.body };
   }
 
@@ -340,6 +353,7 @@ describe('sparse index: offline and HTTP details', () => {
     t.after(() => removeTempDir(storageDir));
     const { upstream, proxy } = await setup(t, { storageDir });
     const cached = await httpGet(`${proxy.url}${FAKE_A}`);
+    await holdEveryVersion(proxy.url, cached.body);
     const config = await httpGet(`${proxy.url}/index/config.json`);
     await proxy.close();
     upstream.resetLog();
