@@ -19,14 +19,13 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Errors } from '../errors.ts';
 import {
   type BundleFile,
   type BundleManifest,
-  encodeBundleManifest,
+  encodeBundleManifestParts,
   MANIFEST_FILE,
 } from '../registry/bundle-manifest.ts';
 import { packTar } from './bundle-tar.ts';
@@ -100,7 +99,10 @@ export class BundleStaging {
 
   /** Writes the manifest and puts the bundle in place under its final name. */
   async finish(manifest: BundleManifest): Promise<void> {
-    await writeFile(join(this.dir, MANIFEST_FILE), encodeBundleManifest(manifest));
+    await pipeline(
+      Readable.from(encodeBundleManifestParts(manifest)),
+      createWriteStream(join(this.dir, MANIFEST_FILE)),
+    );
     if (this.format === 'dir') {
       await this.#renameInto();
       return;

@@ -66,11 +66,8 @@ export interface ExportReport {
 /** Crates up to this size are read whole rather than streamed. */
 const WHOLE_READ_BYTES = 1024 * 1024;
 
-/** One crate file to write. */
-interface CrateTask {
-  line: CrateVersion;
-  path: string;
-}
+/** One crate file to write: its index line (its path is its store key). */
+type CrateTask = CrateVersion;
 
 /** Writes the bundle; throws (leaving nothing under `out`) when the bundle cannot be written. */
 export async function exportBundle(
@@ -80,22 +77,11 @@ export async function exportBundle(
   const now = deps.now ?? Date.now;
   const started = now();
   const previous = await readPreviousManifests(options.since);
-  const chosen = await chooseVersions(options, {
-    store: deps.store,
-    heldCrates: () => heldCrates(deps.catalogue),
-  });
-  const problems = [...chosen.problems];
   const staging = await BundleStaging.create(options.out);
   try {
-    const plan = await writeIndexFiles(
-      deps.store,
-      staging,
-      chosen.choices,
-      previous.carried,
-      problems,
-    );
+    const { plan, problems } = await planExport(deps, options, staging, previous.carried);
     const progress = new BundleProgress('export', plan.crates.length, options.tty === true);
-    const crates = await writeCrates(
+    const written = await writeCrates(
       deps,
       staging,
       plan.crates,
@@ -104,15 +90,16 @@ export async function exportBundle(
       options.concurrency,
     );
     progress.stop();
-    const files = [...plan.indexFiles, ...crates.map((written) => written.file)];
+    // Index files first, then crates, each in path order: the order the tar is written in.
+    const files = [...plan.indexFiles.sort(byPath), ...written.files.sort(byPath)];
     const manifest: BundleManifest = {
       format: BUNDLE_FORMAT,
       version: BUNDLE_VERSION,
       createdAt: new Date(started).toISOString(),
       source: await describeSource(deps.store),
       ...(previous.createdAt !== undefined && { since: previous.createdAt }),
-      crates: crates.map((written) => written.crate).sort(byPath),
-      files: sortFiles(files),
+      crates: written.crates.sort(byPath),
+      files,
     };
     await staging.finish(manifest);
     return {
@@ -126,6 +113,25 @@ export async function exportBundle(
     await staging.discard();
     throw err;
   }
+}
+
+/**
+ * Chooses the versions and writes their index files: what is left is the crates to copy (the
+ * choices themselves are let go, a bundle of everything holds a lot of them).
+ */
+async function planExport(
+  deps: ExportDeps,
+  options: ExportOptions,
+  staging: BundleStaging,
+  carried: ReadonlySet<string>,
+) {
+  const chosen = await chooseVersions(options, {
+    store: deps.store,
+    heldCrates: () => heldCrates(deps.catalogue),
+  });
+  const problems = [...chosen.problems];
+  const plan = await writeIndexFiles(deps.store, staging, chosen.choices, carried, problems);
+  return { plan, problems };
 }
 
 /** What the earlier bundles carried, and the newest one's time. */
@@ -198,7 +204,7 @@ async function writeIndexFiles(
       }
       const path = crateKey(line);
       if (carried.has(fileIdentity({ path, sha256: line.checksum }))) alreadyCarried++;
-      else crates.push({ line, path });
+      else crates.push(line);
     }
   }
   return { indexFiles, crates, alreadyCarried };
@@ -219,11 +225,12 @@ async function writeCrates(
   problems: string[],
   progress: BundleProgress,
   concurrency = 8,
-): Promise<{ crate: BundleCrate; file: BundleFile }[]> {
-  const written: { crate: BundleCrate; file: BundleFile }[] = [];
+): Promise<{ crates: BundleCrate[]; files: BundleFile[] }> {
+  const written = { crates: [] as BundleCrate[], files: [] as BundleFile[] };
   const stop = new AbortController();
   let fatal: unknown;
-  const copy = async ({ line, path }: CrateTask) => {
+  const copy = async (line: CrateTask) => {
+    const path = crateKey(line);
     const result = await copyCrate(deps, staging, line, path).catch((err: unknown) => {
       if (!isFatalWriteError(err)) return `could not be copied: ${(err as Error).message}`;
       fatal ??= err;
@@ -235,7 +242,8 @@ async function writeCrates(
       progress.record('failed');
       return;
     }
-    written.push({ crate: { name: line.name, version: line.version, path }, file: result });
+    written.crates.push({ name: line.name, version: line.version, path });
+    written.files.push(result);
     progress.record('done', result.size);
   };
   await runPool(tasks, concurrency, copy, stop.signal);
@@ -306,12 +314,6 @@ function groupByName(choices: readonly ExportChoice[]): Map<string, ExportChoice
     else groups.set(name, [choice]);
   }
   return new Map([...groups].sort(([a], [b]) => (indexPath(a) < indexPath(b) ? -1 : 1)));
-}
-
-/** Index files first, then crates, each in path order: the order the tar is written in. */
-function sortFiles(files: BundleFile[]): BundleFile[] {
-  const rank = (file: BundleFile) => (file.path.startsWith('index/') ? 0 : 1);
-  return files.sort((a, b) => rank(a) - rank(b) || byPath(a, b));
 }
 
 function byPath(a: { path: string }, b: { path: string }): number {

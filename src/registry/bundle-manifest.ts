@@ -87,16 +87,38 @@ export function fileIdentity(file: Pick<BundleFile, 'path' | 'sha256'>): string 
 
 /** Serialises a manifest: one file or crate per line, so a bundle can be read with `less`. */
 export function encodeBundleManifest(manifest: BundleManifest): string {
+  return [...encodeBundleManifestParts(manifest)].join('');
+}
+
+/**
+ * {@link encodeBundleManifest} in parts of about `partChars` characters, so a manifest of a
+ * million files is written without ever being one string.
+ */
+export function* encodeBundleManifestParts(
+  manifest: BundleManifest,
+  partChars = 64 * 1024,
+): Generator<string> {
   const { crates, files, ...head } = manifest;
-  const list = (items: readonly object[]) =>
-    items.length === 0
-      ? '[]'
-      : `[\n${items.map((item) => `  ${JSON.stringify(item)}`).join(',\n')}\n ]`;
-  const fields = Object.entries(head).map(
-    ([key, value]) => ` ${JSON.stringify(key)}: ${JSON.stringify(value)}`,
-  );
-  fields.push(` "crates": ${list(crates)}`, ` "files": ${list(files)}`);
-  return `{\n${fields.join(',\n')}\n}\n`;
+  let part = '{\n';
+  for (const [key, value] of Object.entries(head)) {
+    part += ` ${JSON.stringify(key)}: ${JSON.stringify(value)},\n`;
+  }
+  for (const [key, items] of [
+    ['crates', crates],
+    ['files', files],
+  ] as const) {
+    part += ` "${key}": [`;
+    for (let i = 0; i < items.length; i++) {
+      part += `${i === 0 ? '\n' : ',\n'}  ${JSON.stringify(items[i])}`;
+      if (part.length >= partChars) {
+        yield part;
+        part = '';
+      }
+    }
+    part += items.length === 0 ? ']' : '\n ]';
+    part += key === 'crates' ? ',\n' : '\n}\n';
+  }
+  yield part;
 }
 
 /**
