@@ -40,6 +40,7 @@ export class BundleProgress {
     );
     this.#bar.start(total, 0, this.#payload());
     this.#timer = setInterval(() => this.#draw(), 200);
+    this.#timer.unref();
   }
 
   /** Records one file. */

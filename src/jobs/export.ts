@@ -88,8 +88,7 @@ export async function exportBundle(
       problems,
       progress,
       options.concurrency,
-    );
-    progress.stop();
+    ).finally(() => progress.stop());
     // Index files first, then crates, each in path order: the order the tar is written in.
     const files = [...plan.indexFiles.sort(byPath), ...written.files.sort(byPath)];
     const manifest: BundleManifest = {
