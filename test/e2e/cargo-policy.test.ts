@@ -77,7 +77,7 @@ async function lockedProject(t: TestContext, registry: string, lockFrom: string)
 const versionOf = (locked: { name: string; version: string }[], name: string) =>
   locked.find((pkg) => pkg.name === name)?.version;
 
-describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => {
+describe('supply-chain policy with cargo (sparse)', { timeout: 300_000 }, () => {
   test('with a cooldown a fresh resolve picks the older version; the young one is refused', async (t) => {
     const { upstream } = await world(t);
     const proxy = await proxyWith(t, upstream, { minPublishAgeMs: 3 * DAY });
@@ -296,7 +296,7 @@ describe('supply-chain policy with cargo (sparse)', { timeout: 120_000 }, () => 
   });
 });
 
-describe('supply-chain policy with cargo (git)', { timeout: 120_000 }, () => {
+describe('supply-chain policy with cargo (git)', { timeout: 300_000 }, () => {
   async function gitProxy(t: TestContext, policy: Record<string, unknown>, clock = { ms: NOW }) {
     const { upstream, dir } = await world(t);
     const bare = await upstream.enableGit(join(dir, 'upstream'));

@@ -63,7 +63,7 @@ function served(upstream: FakeUpstream, ...versions: string[]): string {
   return versions.map((version) => `${upstream.crate('zzbar', version).indexLine}\n`).join('');
 }
 
-describe('the index of what is held (sparse)', { timeout: 120_000 }, () => {
+describe('the index of what is held (sparse)', { timeout: 300_000 }, () => {
   test('with upstream down, a fresh resolve picks the held version', async (t) => {
     const { upstream } = await world(t);
     const proxy = await startProxy({ upstream, settings: { indexTtlMs: 0 } });
@@ -120,7 +120,7 @@ describe('the index of what is held (sparse)', { timeout: 120_000 }, () => {
   });
 });
 
-describe('the index of what is held (git)', { timeout: 120_000 }, () => {
+describe('the index of what is held (git)', { timeout: 300_000 }, () => {
   async function gitWorld(t: TestContext) {
     const base = await world(t);
     const bare = await base.upstream.enableGit(join(base.dir, 'upstream'));
