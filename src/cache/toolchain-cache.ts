@@ -21,7 +21,13 @@ import type { Readable } from 'node:stream';
 import { Errors } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { type ChannelManifest, parseChannelManifest } from '../registry/channel-manifest.ts';
-import { type PairPaths, pairOf, parseRustupPath, toolchainKey } from '../registry/rustup-paths.ts';
+import {
+  type PairPaths,
+  pairOf,
+  parseRustupPath,
+  releaseOfArchive,
+  toolchainKey,
+} from '../registry/rustup-paths.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import type { RustupUpstream } from '../upstream/rustup-dist.ts';
 import type { Catalogue } from './catalogue.ts';
@@ -58,6 +64,8 @@ export interface ToolchainLookup {
   immutable: boolean;
   /** False when passed through without being stored. */
   stored: boolean;
+  /** For an archive, the release it belongs to (`1.99.0 (2026-11-26)`), for statistics. */
+  release?: string;
 }
 
 /** See the module comment. */
@@ -113,7 +121,8 @@ export class ToolchainCache {
         return this.#openPair(path.pair, path.role);
       case 'archive': {
         const found = await this.#archives.open(path.path);
-        return { ...found, immutable: true, stored: found.verified };
+        const release = releaseOfArchive(path.path);
+        return { ...found, immutable: true, stored: found.verified, ...(release && { release }) };
       }
       case 'release': {
         const { body, outcome } = await this.#release.get();

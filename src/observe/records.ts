@@ -22,7 +22,10 @@ export type Outcome = 'hit' | 'miss' | 'revalidated' | 'stale' | 'not-found' | '
 export interface RequestOutcome {
   kind: RouteKind;
   outcome?: Outcome;
-  /** The crate served, for per-version download counts. */
+  /**
+   * The crate served, for per-version download counts; for a toolchain archive, the release it
+   * belongs to (name `rust`, version `1.99.0 (2026-11-26)`), for the top toolchains.
+   */
   crate?: { name: string; version: string };
   upstreamBytes: number;
   /** Milliseconds until the response headers went out (statistics' time to first byte). */

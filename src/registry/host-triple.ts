@@ -36,13 +36,20 @@ export function hostTriple(facts: PlatformFacts): string {
   }
 }
 
-/** The triple of this process's machine. */
+let current: string | undefined;
+
+/** The triple of this process's machine (worked out once: the glibc check writes a report). */
 export function currentHostTriple(): string {
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
-    ?.header;
-  return hostTriple({
+  current ??= hostTriple({
     platform: process.platform,
     arch: process.arch,
-    glibc: process.platform !== 'linux' || header?.glibcVersionRuntime !== undefined,
+    glibc: process.platform !== 'linux' || glibcRuntime() !== undefined,
   });
+  return current;
+}
+
+/** The glibc version Node runs on; `undefined` on musl. */
+function glibcRuntime(): string | undefined {
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } };
+  return report?.header?.glibcVersionRuntime;
 }

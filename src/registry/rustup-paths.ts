@@ -129,6 +129,19 @@ export function archivePathOfUrl(url: string): string | undefined {
   return ARCHIVE.test(path) && checkSafe(path) ? path : undefined;
 }
 
+const RELEASE_OF_ARCHIVE = new RegExp(
+  String.raw`^dist/(${DATE})/[A-Za-z0-9_.+-]*?-(\d+\.\d+\.\d+(?:-(?:beta|alpha)(?:\.\d+)?)?|nightly|beta)(?:-[A-Za-z0-9_.+-]+)?\.tar\.(?:gz|xz|zst)$`,
+);
+
+/**
+ * The release an archive belongs to, for statistics: `1.99.0 (2026-11-26)`,
+ * `nightly (2026-11-01)`; `undefined` for a name that says no version.
+ */
+export function releaseOfArchive(path: string): string | undefined {
+  const match = RELEASE_OF_ARCHIVE.exec(path);
+  return match ? `${match[2]} (${match[1]})` : undefined;
+}
+
 function makePair(file: string, mutable: boolean, manifest: boolean): PairPaths {
   return { file, sidecar: `${file}.sha256`, mutable, manifest };
 }

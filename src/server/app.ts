@@ -47,7 +47,7 @@ import { registerPolicyRoutes } from './routes/policy.ts';
 import { registerRegistryApiRoutes } from './routes/registry-api.ts';
 import { registerSparseIndexRoutes } from './routes/sparse-index.ts';
 import { registerStatsRoutes } from './routes/stats.ts';
-import { registerToolchainRoutes } from './routes/toolchains.ts';
+import { registerToolchainRoutes, toolchainHealth } from './routes/toolchains.ts';
 import { closeSessionsOnClose, type TlsCredentials, tlsServerOptions } from './tls.ts';
 import { TokenFile } from './token-file.ts';
 
@@ -224,6 +224,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         upstreamCa: deps.config.upstreamNetwork.caFile,
       }),
       git: deps.git ? deps.git.status() : { enabled: false },
+      rustup: toolchainHealth(deps.toolchains, upstreams),
     };
   });
   registerSparseIndexRoutes(app, services);

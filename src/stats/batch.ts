@@ -14,6 +14,7 @@ import {
   emptySums,
   type RequestRow,
   type SourceState,
+  type ToolchainRow,
   type UpstreamRow,
 } from './rows.ts';
 import { dayOf, MINUTE_MS, minuteOf } from './time.ts';
@@ -46,6 +47,7 @@ export function bytesSavedBy(
 export class StatsBatch {
   readonly requests = new Map<string, RequestRow>();
   readonly crates = new Map<string, CrateRow>();
+  readonly toolchains = new Map<string, ToolchainRow>();
   readonly upstream = new Map<string, UpstreamRow>();
   readonly failures = new Map<
     string,
@@ -91,6 +93,9 @@ export class StatsBatch {
     row.ttfbMs += record.ttfbMs ?? record.durationMs;
     if (record.kind === 'crate' && record.crate && record.status === 200 && !record.aborted) {
       this.#addCrate(record.crate, outcome === 'hit', record.bytesSent, at);
+    }
+    if (record.kind === 'toolchain' && record.crate && record.status === 200 && !record.aborted) {
+      this.#addToolchain(record.crate.version, outcome === 'hit', record.bytesSent, at);
     }
     if (outcome === 'miss' || outcome === 'error') this.#addEvent(eventOf(record, outcome, at));
   }
@@ -191,6 +196,18 @@ export class StatsBatch {
     row.lastServed = at;
   }
 
+  #addToolchain(release: string, hit: boolean, bytes: number, at: number): void {
+    let row = this.toolchains.get(release);
+    if (!row) {
+      row = { release, downloads: 0, hits: 0, bytesSent: 0, firstServed: at, lastServed: at };
+      this.toolchains.set(release, row);
+    }
+    row.downloads += 1;
+    row.hits += hit ? 1 : 0;
+    row.bytesSent += bytes;
+    row.lastServed = at;
+  }
+
   /** Bounded per type, as the table is: a burst of misses never pushes the errors out. */
   #addEvent(event: EventRow): void {
     const events = this.#events[event.type];
@@ -211,11 +228,12 @@ const DOWNLOAD_PATH = /^\/api\/v1\/crates\/([^/?]+)\/([^/?]+)\/download/;
 
 function eventOf(record: FinishedRequest, outcome: string, at: number): EventRow {
   const fromPath = record.kind === 'crate' ? DOWNLOAD_PATH.exec(record.url) : null;
-  const target = record.crate
-    ? `${record.crate.name}@${record.crate.version}`
-    : fromPath
-      ? `${safeDecode(fromPath[1])}@${safeDecode(fromPath[2])}`
-      : stripQuery(record.url);
+  const target =
+    record.crate && record.kind === 'crate'
+      ? `${record.crate.name}@${record.crate.version}`
+      : fromPath
+        ? `${safeDecode(fromPath[1])}@${safeDecode(fromPath[2])}`
+        : stripQuery(record.url);
   return {
     at,
     type: outcome === 'miss' ? 'miss' : 'error',

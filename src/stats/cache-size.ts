@@ -16,12 +16,19 @@ export interface AreaSize {
 export interface CacheSize {
   crates: AreaSize;
   index: AreaSize;
+  /** rustup's files (manifests, archives, rustup-init). */
+  toolchains: AreaSize;
   /** When the figures were read (ms since the epoch). */
   measuredAt: number;
 }
 
-/** The catalogue's totals of crates and index files. */
+/** The catalogue's totals of crates, index files and toolchain files. */
 export function catalogueSize(catalogue: Catalogue, now: () => number = Date.now): CacheSize {
   const totals = catalogue.totals();
-  return { crates: totals.crates, index: totals.index, measuredAt: now() };
+  return {
+    crates: totals.crates,
+    index: totals.index,
+    toolchains: totals.toolchains,
+    measuredAt: now(),
+  };
 }

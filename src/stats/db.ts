@@ -81,6 +81,14 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX event_by_type ON event (type, id);
   `,
+  `
+  -- Toolchain archives served (200 answers), per release ("1.99.0 (2026-11-26)").
+  CREATE TABLE toolchain_release (
+    release TEXT PRIMARY KEY,
+    downloads INTEGER NOT NULL, hits INTEGER NOT NULL, bytes_sent INTEGER NOT NULL,
+    first_served INTEGER NOT NULL, last_served INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The database path for a storage root. */

@@ -182,7 +182,7 @@ function registerGauges(registers: Registry[], sources: MetricsSources): void {
   const now = sources.now ?? Date.now;
   new Gauge({
     name: 'cargo_cacher_cache_size_bytes',
-    help: 'Bytes stored in the cache, by area (crates, index), from the catalogue.',
+    help: 'Bytes stored in the cache, by area (crates, index, toolchains), from the catalogue.',
     labelNames: ['area'],
     registers,
     async collect() {
@@ -190,11 +190,12 @@ function registerGauges(registers: Registry[], sources: MetricsSources): void {
       if (!size) return;
       this.set({ area: 'crates' }, size.crates.bytes);
       this.set({ area: 'index' }, size.index.bytes);
+      this.set({ area: 'toolchains' }, size.toolchains.bytes);
     },
   });
   new Gauge({
     name: 'cargo_cacher_cache_objects',
-    help: 'Files stored in the cache, by area (crates, index).',
+    help: 'Files stored in the cache, by area (crates, index, toolchains).',
     labelNames: ['area'],
     registers,
     async collect() {
@@ -202,6 +203,7 @@ function registerGauges(registers: Registry[], sources: MetricsSources): void {
       if (!size) return;
       this.set({ area: 'crates' }, size.crates.objects);
       this.set({ area: 'index' }, size.index.objects);
+      this.set({ area: 'toolchains' }, size.toolchains.objects);
     },
   });
   new Gauge({

@@ -11,7 +11,7 @@ import { DAY_MS, dayOf, MINUTE_MS, minuteOf } from './time.ts';
 /** Outcomes that were answered from the cache. */
 const CACHE_ANSWERS = ['hit', 'revalidated', 'stale'] as const;
 /** Kinds whose answers can be hits or misses (the git index is always served from the mirror). */
-const CACHED_KINDS = ['sparse-index', 'crate'] as const;
+const CACHED_KINDS = ['sparse-index', 'crate', 'toolchain'] as const;
 
 /** Request sums by outcome, for one kind or all of them. */
 export type OutcomeSums = Record<string, RequestSums>;
@@ -83,6 +83,26 @@ export function readTopCrates(db: StatsDb, limit = 10): TopCrate[] {
         sum(bytes_sent) AS bytesSent, max(last_served) AS lastServed
       FROM crate_version GROUP BY name ORDER BY downloads DESC, name LIMIT ?`)
     .all(limit) as TopCrate[];
+}
+
+/** One toolchain release in the top list. */
+export interface TopToolchain {
+  /** `1.99.0 (2026-11-26)`. */
+  release: string;
+  /** Archives served. */
+  downloads: number;
+  hits: number;
+  bytesSent: number;
+  lastServed: number;
+}
+
+/** The toolchain releases whose archives were served most. */
+export function readTopToolchains(db: StatsDb, limit = 10): TopToolchain[] {
+  return db.sqlite
+    .prepare(`
+      SELECT release, downloads, hits, bytes_sent AS bytesSent, last_served AS lastServed
+      FROM toolchain_release ORDER BY downloads DESC, release LIMIT ?`)
+    .all(limit) as TopToolchain[];
 }
 
 /** Crate versions served, and downloads over all of them. */

@@ -9,7 +9,14 @@ import type { FinishedRequest } from '../observe/records.ts';
 import type { UpstreamResult } from '../upstream/observed-client.ts';
 import { StatsBatch } from './batch.ts';
 import type { StatsDb } from './db.ts';
-import type { CrateRow, EventRow, RequestRow, SourceState, UpstreamRow } from './rows.ts';
+import type {
+  CrateRow,
+  EventRow,
+  RequestRow,
+  SourceState,
+  ToolchainRow,
+  UpstreamRow,
+} from './rows.ts';
 import { MINUTE_MS, minuteOf } from './time.ts';
 
 /** Upstream failures of one source and reason on one day, as the batch adds them up. */
@@ -114,6 +121,7 @@ export class StatsRecorder {
     for (const row of batch.requests.values()) s.requestMinute(row);
     for (const row of batch.requestDays()) s.requestDay(row);
     for (const row of batch.crates.values()) s.crate(row);
+    for (const row of batch.toolchains.values()) s.toolchain(row);
     for (const row of batch.upstream.values()) s.upstreamMinute(row);
     for (const row of batch.upstreamDays()) s.upstreamDay(row);
     for (const row of batch.failures.values()) s.failure(row);
@@ -185,6 +193,12 @@ function prepare(db: StatsDb) {
     ON CONFLICT DO UPDATE SET downloads = downloads + excluded.downloads,
       hits = hits + excluded.hits, bytes_sent = bytes_sent + excluded.bytes_sent,
       last_served = max(last_served, excluded.last_served)`);
+  const toolchain = sql.prepare(`
+    INSERT INTO toolchain_release (release, downloads, hits, bytes_sent, first_served, last_served)
+    VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT DO UPDATE SET downloads = downloads + excluded.downloads,
+      hits = hits + excluded.hits, bytes_sent = bytes_sent + excluded.bytes_sent,
+      last_served = max(last_served, excluded.last_served)`);
   const failure = sql.prepare(`
     INSERT INTO upstream_failure (day, source, reason, failures) VALUES (?, ?, ?, ?)
     ON CONFLICT DO UPDATE SET failures = failures + excluded.failures`);
@@ -211,6 +225,15 @@ function prepare(db: StatsDb) {
       crate.run(
         row.name,
         row.version,
+        row.downloads,
+        row.hits,
+        row.bytesSent,
+        row.firstServed,
+        row.lastServed,
+      ),
+    toolchain: (row: ToolchainRow) =>
+      toolchain.run(
+        row.release,
         row.downloads,
         row.hits,
         row.bytesSent,

@@ -32,6 +32,16 @@ export interface CrateRow {
   lastServed: number;
 }
 
+/** Toolchain archives of one release served (`1.99.0 (2026-11-26)`). */
+export interface ToolchainRow {
+  release: string;
+  downloads: number;
+  hits: number;
+  bytesSent: number;
+  firstServed: number;
+  lastServed: number;
+}
+
 /** Upstream requests of one source in one time bucket. */
 export interface UpstreamRow {
   bucket: number;

@@ -21,10 +21,12 @@ import {
   readRecentEvents,
   readSince,
   readTopCrates,
+  readTopToolchains,
   readTotals,
   readUpstream,
   type SeriesPoint,
   type TopCrate,
+  type TopToolchain,
   type UpstreamSourceStats,
 } from './queries.ts';
 import type { RequestSums } from './rows.ts';
@@ -96,9 +98,12 @@ export interface StatsSummary {
     objects: number;
     crates: AreaFigures;
     index: AreaFigures;
+    toolchains: AreaFigures;
     measuredAt: number | null;
   };
   topCrates: TopCrate[];
+  /** Toolchain releases whose archives were served most (rustup through `/dist`). */
+  topToolchains: TopToolchain[];
   recent: { misses: RecentEvent[]; errors: RecentEvent[]; upstream: RecentEvent[] };
   series: { minutes: SeriesPoint[]; days: SeriesPoint[] };
   upstream: { health: Health | 'offline'; sources: UpstreamSourceStats[] };
@@ -167,6 +172,7 @@ export async function buildSummary(
     byKind: Object.fromEntries(Object.entries(totals.byKind).map(([k, v]) => [k, figures(v)])),
     cache: cacheFigures(size),
     topCrates: readTopCrates(db),
+    topToolchains: readTopToolchains(db),
     recent: {
       misses: readRecentEvents(db, 'miss'),
       errors: readRecentEvents(db, 'error'),
@@ -258,11 +264,13 @@ function figures(sums: Record<string, RequestSums>): KindFigures {
 function cacheFigures(size: CacheSize | undefined): StatsSummary['cache'] {
   const crates = size?.crates ?? { objects: 0, bytes: 0 };
   const index = size?.index ?? { objects: 0, bytes: 0 };
+  const toolchains = size?.toolchains ?? { objects: 0, bytes: 0 };
   return {
-    bytes: crates.bytes + index.bytes,
-    objects: crates.objects + index.objects,
+    bytes: crates.bytes + index.bytes + toolchains.bytes,
+    objects: crates.objects + index.objects + toolchains.objects,
     crates,
     index,
+    toolchains,
     measuredAt: size?.measuredAt ?? null,
   };
 }

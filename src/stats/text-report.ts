@@ -37,7 +37,7 @@ export function renderTextReport(summary: StatsSummary, context: ReportContext):
     ),
     row(
       'Cache size',
-      `${formatBytes(summary.cache.bytes)}  (${formatCount(summary.cache.crates.objects)} crates, ${formatCount(summary.cache.index.objects)} index files)`,
+      `${formatBytes(summary.cache.bytes)}  (${formatCount(summary.cache.crates.objects)} crates, ${formatCount(summary.cache.index.objects)} index files, ${formatCount(summary.cache.toolchains.objects)} toolchain files)`,
     ),
     row(
       'Expiration',
@@ -54,6 +54,7 @@ export function renderTextReport(summary: StatsSummary, context: ReportContext):
           (c) =>
             `  ${c.name.padEnd(32)} ${formatCount(c.downloads).padStart(10)}  (${c.versions} version${c.versions === 1 ? '' : 's'})`,
         )),
+    ...toolchainLines(summary),
     '',
     'Recent misses and errors',
     ...eventLines(summary, now),
@@ -138,4 +139,17 @@ export function bucketed(values: readonly number[], width: number): number[] {
 
 function isoMinute(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+/** The top toolchain releases, when rustup fetched any through the cache. */
+function toolchainLines(summary: StatsSummary): string[] {
+  if (summary.topToolchains.length === 0) return [];
+  return [
+    '',
+    'Top toolchains',
+    ...summary.topToolchains.map(
+      (c) =>
+        `  ${c.release.padEnd(32)} ${formatCount(c.downloads).padStart(10)}  (${formatBytes(c.bytesSent)})`,
+    ),
+  ];
 }

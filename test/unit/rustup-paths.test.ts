@@ -6,6 +6,7 @@ import {
   manifestPathOfChannel,
   parseRustupPath,
   type RustupPath,
+  releaseOfArchive,
 } from '../../src/registry/rustup-paths.ts';
 import { formatSidecar, parseSidecar } from '../../src/registry/sha256-sidecar.ts';
 
@@ -206,5 +207,24 @@ describe('host triple', () => {
   for (const [facts, triple] of CASES) {
     test(`${facts.platform} ${facts.arch} is ${triple}`, () =>
       assert.equal(hostTriple(facts), triple));
+  }
+});
+
+describe('the release of an archive', () => {
+  const CASES: [string, string | undefined][] = [
+    ['dist/2026-11-26/rustc-1.99.0-x86_64-unknown-linux-gnu.tar.xz', '1.99.0 (2026-11-26)'],
+    ['dist/2026-11-26/rust-std-1.99.0-aarch64-apple-darwin.tar.gz', '1.99.0 (2026-11-26)'],
+    ['dist/2026-11-26/rust-src-1.99.0.tar.xz', '1.99.0 (2026-11-26)'],
+    ['dist/2026-11-01/rustc-nightly-x86_64-unknown-linux-gnu.tar.xz', 'nightly (2026-11-01)'],
+    ['dist/2026-11-01/llvm-tools-nightly-x86_64-unknown-linux-gnu.tar.xz', 'nightly (2026-11-01)'],
+    [
+      'dist/2026-11-26/cargo-1.100.0-beta.3-x86_64-unknown-linux-gnu.tar.xz',
+      '1.100.0-beta.3 (2026-11-26)',
+    ],
+    ['dist/2026-11-26/unlisted.tar.gz', undefined],
+    ['dist/channel-rust-stable.toml', undefined],
+  ];
+  for (const [path, release] of CASES) {
+    test(`${path} is ${release}`, () => assert.equal(releaseOfArchive(path), release));
   }
 });

@@ -20,7 +20,11 @@ export function registerToolchainRoutes(app: FastifyInstance, toolchains: Toolch
   const serve = async (request: FastifyRequest, reply: FastifyReply) => {
     request.cacher.kind = 'toolchain';
     const found = await toolchains.open(request.url);
-    recordOutcome(request, found.outcome, { upstreamBytes: found.upstreamBytes });
+    recordOutcome(request, found.outcome, {
+      upstreamBytes: found.upstreamBytes,
+      // The top toolchains of the statistics count archives by release.
+      ...(found.release && { crate: { name: 'rust', version: found.release } }),
+    });
     reply
       .header('content-type', contentTypeOf(request.url))
       .header('cache-control', found.immutable ? IMMUTABLE : REVALIDATE)
@@ -31,6 +35,37 @@ export function registerToolchainRoutes(app: FastifyInstance, toolchains: Toolch
   };
   app.get('/dist/*', serve);
   app.get('/rustup/*', serve);
+}
+
+/** What `/health` says of the rustup upstream. */
+export interface ToolchainHealth {
+  /** The upstream URL, or `none` (`--rustup-upstream none`, `--offline`). */
+  upstream: string;
+  /** Its circuit: `closed` while it answers, `open` while it is left alone after failures. */
+  state: string;
+  failures: number;
+  lastError?: string;
+  /** Downloads and revalidations under way. */
+  inFlight: number;
+}
+
+/** The rustup upstream's state, from the circuits of every upstream (`rustup <host>` ones). */
+export function toolchainHealth(
+  toolchains: ToolchainCache | undefined,
+  circuits: readonly { host: string; state: string; failures: number; lastError?: string }[],
+): ToolchainHealth | { enabled: false } {
+  if (!toolchains) return { enabled: false };
+  const upstream = toolchains.upstream?.base;
+  const circuit = upstream
+    ? circuits.find((known) => known.host === `rustup ${new URL(upstream).host}`)
+    : undefined;
+  return {
+    upstream: upstream ?? 'none',
+    state: circuit?.state ?? 'closed',
+    failures: circuit?.failures ?? 0,
+    ...(circuit?.lastError !== undefined && { lastError: circuit.lastError }),
+    inFlight: toolchains.inFlight,
+  };
 }
 
 function contentTypeOf(url: string): string {
