@@ -130,9 +130,8 @@ class ImportRun {
   readonly #deps: ImportDeps;
   readonly #manifest: BundleManifest;
   readonly #createdAt: number;
-  /** Manifest files not seen yet. */
-  readonly #expected: Map<string, BundleFile>;
-  readonly #seen = new Set<string>();
+  /** The manifest's files; `null` once seen. */
+  readonly #expected: Map<string, BundleFile | null>;
   readonly #crates: Map<string, BundleCrate>;
   /** Crates of the bundle by lowercased name, to find their lines in the bundle's index files. */
   readonly #cratesByName = new Map<string, BundleCrate[]>();
@@ -154,7 +153,9 @@ class ImportRun {
     this.#deps = deps;
     this.#manifest = manifest;
     this.#createdAt = Date.parse(manifest.createdAt);
-    this.#expected = new Map(manifest.files.map((file) => [file.path, file]));
+    this.#expected = new Map(
+      manifest.files.map((file): [string, BundleFile | null] => [file.path, file]),
+    );
     this.#crates = new Map(manifest.crates.map((crate) => [crate.path, crate]));
     for (const crate of manifest.crates) {
       const name = crate.name.toLowerCase();
@@ -171,15 +172,14 @@ class ImportRun {
    */
   async read(entry: BundleEntry): Promise<Write | undefined> {
     const expected = this.#expected.get(entry.path);
-    if (expected === undefined) {
-      const twice = this.#seen.has(entry.path);
+    if (expected == null) {
+      const twice = expected === null;
       return this.#skip(
         entry,
         twice ? 'it is in the bundle twice' : 'manifest.json does not list it',
       );
     }
-    this.#expected.delete(entry.path);
-    this.#seen.add(entry.path);
+    this.#expected.set(entry.path, null);
     const problem = checkEntry(entry, expected);
     if (problem !== undefined) return this.#skip(entry, problem);
     return bundlePathKind(entry.path) === 'index'
@@ -198,7 +198,9 @@ class ImportRun {
 
   /** The report; files the manifest lists that never came are refused as missing. */
   finish(): Omit<ImportReport, 'durationMs'> {
-    for (const path of this.#expected.keys()) this.refuse(path, 'missing from the bundle');
+    for (const [path, file] of this.#expected) {
+      if (file !== null) this.refuse(path, 'missing from the bundle');
+    }
     this.#expected.clear();
     return { manifest: this.#manifest, ...this.#report };
   }
