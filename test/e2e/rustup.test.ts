@@ -4,6 +4,8 @@
  * version) served by a fake static.rust-lang.org, with cargo-cacher in between.
  */
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { toolchainKey } from '../../src/registry/rustup-paths.ts';
 import { FakeDistTree, type PublishedRelease } from '../helpers/fake-dist.ts';
@@ -11,6 +13,7 @@ import { type FakeDistServer, startFakeDistServer } from '../helpers/fake-dist-s
 import { xzAvailable } from '../helpers/fake-installer.ts';
 import { type RunningProxy, startProxy } from '../helpers/proxy.ts';
 import { installToolchain, makeRustupHome, rustupAvailable } from '../helpers/rustup-sandbox.ts';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 interface World {
@@ -24,6 +27,7 @@ interface World {
 async function startWorld(
   t: { after: (fn: () => Promise<void>) => void },
   rustup: { mirror?: string[] } = {},
+  authTokenFile?: string,
 ): Promise<World> {
   const tree = new FakeDistTree();
   const release = await tree.publish({
@@ -35,7 +39,11 @@ async function startWorld(
   t.after(() => dist.close());
   const clock = { ms: Date.parse('2026-12-01T00:00:00Z') };
   const proxy = await startProxy({
-    settings: { sparseUpstream: undefined, rustup: { upstream: dist.url, ...rustup } },
+    settings: {
+      sparseUpstream: undefined,
+      rustup: { upstream: dist.url, ...rustup },
+      ...(authTokenFile && { authTokenFile }),
+    },
     now: () => clock.ms,
   });
   t.after(() => proxy.close());
@@ -126,5 +134,26 @@ test('--rustup-mirror stable warms the toolchain before any client asks', async 
   const installed = await installToolchain(home, proxy.url);
   assert.equal(installed.code, 0, installed.stderr);
   const version = await home.run(['run', 'stable', 'rustc', '--version'], proxy.url);
+  assert.equal(version.stdout.trim(), release.rustcVersion);
+});
+
+test('with tokens on, rustup sends the token in RUSTUP_DIST_SERVER as Basic authentication', async (t) => {
+  if (!(await rustupAvailable(t))) return;
+  const dir = await makeTempDir('rustup-tokens');
+  t.after(() => removeTempDir(dir));
+  await writeFile(join(dir, 'tokens'), 'ci-token-1 read\n');
+  const { release, proxy } = await startWorld(t, {}, join(dir, 'tokens'));
+
+  const refused = await installToolchain(await makeRustupHome(t), proxy.url);
+  assert.notEqual(refused.code, 0, 'no token: refused');
+
+  const withToken = new URL(proxy.url);
+  withToken.username = 'rustup';
+  withToken.password = 'ci-token-1';
+  const server = withToken.toString().replace(/\/$/, '');
+  const home = await makeRustupHome(t);
+  const installed = await installToolchain(home, server);
+  assert.equal(installed.code, 0, installed.stderr);
+  const version = await home.run(['run', 'stable', 'rustc', '--version'], server);
   assert.equal(version.stdout.trim(), release.rustcVersion);
 });
