@@ -106,7 +106,7 @@ function logged(child: ChildProcess, pattern: RegExp): Promise<void> {
   });
 }
 
-describe('cli: information', { timeout: 60_000 }, () => {
+describe('cli: information', { timeout: 120_000 }, () => {
   test('--help lists every flag', async (t) => {
     const { code, stdout } = await runCli(t, ['--help']);
     assert.equal(code, 0);
@@ -130,7 +130,7 @@ describe('cli: information', { timeout: 60_000 }, () => {
   });
 });
 
-describe('cli: bad values', { timeout: 60_000 }, () => {
+describe('cli: bad values', { timeout: 240_000 }, () => {
   const cases: [string, string[]][] = [
     ['a port out of range', ['-p', '99999']],
     ['an unknown duration unit', ['--index-ttl', '5x']],
@@ -180,7 +180,7 @@ describe('cli: bad values', { timeout: 60_000 }, () => {
   }
 });
 
-describe('cli: serving', { timeout: 60_000 }, () => {
+describe('cli: serving', { timeout: 120_000 }, () => {
   test('logs where it listens, stores and fetches from, and serves /health', async (t) => {
     const upstream = await startFakeUpstream({ crates: [{ name: 'fake-a', version: '0.1.0' }] });
     t.after(() => upstream.close());

@@ -99,7 +99,7 @@ function sqliteIntegrity(storage: string): string {
   }
 }
 
-describe('kill -9 and restart', { timeout: 120_000 }, () => {
+describe('kill -9 and restart', { timeout: 300_000 }, () => {
   test('during a download: the half-written file is never served and is cleaned', async (t) => {
     const w = await world(t);
     let cli = await w.start();
