@@ -51,7 +51,7 @@ export function buildExportCommand() {
     .option('--all', 'every crate the storage holds', false)
     .option(
       '--since <manifest>',
-      "leave out files this earlier bundle's manifest.json lists with the same sha256 (repeatable)",
+      'leave out what this earlier bundle (directory, .tar or its manifest.json) carried: same path and sha256 (repeatable)',
       collect,
       [] as string[],
     )

@@ -8,7 +8,7 @@
  * left out too, so a weekly bundle carries only what is new.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import type { Catalogue } from '../cache/catalogue.ts';
 import { decodeIndexRecord } from '../cache/index-record.ts';
 import type { AppLogger } from '../logger.ts';
@@ -28,6 +28,7 @@ import { indexPath } from '../registry/crate-name.ts';
 import { type CrateVersion, parseIndexFile } from '../registry/index-entry.ts';
 import type { BlobStore } from '../storage/blob-store.ts';
 import { BundleProgress } from './bundle-progress.ts';
+import { openBundle } from './bundle-reader.ts';
 import { chooseVersions, type ExportChoice, type ExportSelection } from './bundle-selection.ts';
 import { BundleStaging } from './bundle-writer.ts';
 import { runPool } from './worker-pool.ts';
@@ -44,7 +45,7 @@ export interface ExportDeps {
 export interface ExportOptions extends ExportSelection {
   /** The bundle to write: `*.tar` for a tar file, else a directory. */
   out: string;
-  /** Manifests of bundles already carried (`--since`). */
+  /** Bundles already carried, or their manifests (`--since`). */
   since: readonly string[];
   /** Crates read and written at once; default 8. */
   concurrency?: number;
@@ -140,11 +141,22 @@ async function readPreviousManifests(
   const carried = new Set<string>();
   let createdAt: string | undefined;
   for (const path of paths) {
-    const manifest = parseBundleManifest(await readFile(path, 'utf8'), path);
+    const manifest = await readPreviousManifest(path);
     for (const file of manifest.files) carried.add(fileIdentity(file));
     if (createdAt === undefined || manifest.createdAt > createdAt) createdAt = manifest.createdAt;
   }
   return { carried, createdAt };
+}
+
+/** The manifest of an earlier bundle: given as the bundle (directory or `.tar`) or its manifest. */
+async function readPreviousManifest(path: string): Promise<BundleManifest> {
+  const isDirectory = (await stat(path)).isDirectory();
+  if (!isDirectory && !path.endsWith('.tar')) {
+    return parseBundleManifest(await readFile(path, 'utf8'), path);
+  }
+  const bundle = await openBundle(path);
+  await bundle.close();
+  return bundle.manifest;
 }
 
 /** Every crate row of the catalogue, a page at a time. */

@@ -365,6 +365,26 @@ describe('cargo-cacher export and import', { timeout: 240_000 }, () => {
       'manifest.json',
     ]);
 
+    // Nothing new since either: given as the bundles themselves this time.
+    const third = join(work, 'week3');
+    const nothing = await cli([
+      'export',
+      third,
+      '--all',
+      '--since',
+      first,
+      '--since',
+      second,
+      '-i',
+      store,
+    ]);
+    assert.equal(nothing.code, 0, nothing.stderr);
+    assert.match(
+      nothing.stdout,
+      /exported 0 crates and 0 index files .*, 11 already carried; 0 problems/,
+    );
+    assert.equal((await readManifest(third)).since, (await tarManifest(second)).createdAt);
+
     // Both carried across, in order, give the far side everything.
     const target = await tempDir(t, 'bundle-target');
     assert.equal((await cli(['import', first, '-i', target])).code, 0);
