@@ -40,6 +40,7 @@ import {
 import { serve } from './serve.ts';
 import { buildStatsCommand } from './stats.ts';
 import { STORAGE_OPTIONS } from './storage-options.ts';
+import { UPSTREAM_CA_HELP, upstreamProxyOption } from './upstream-options.ts';
 
 /**
  * Builds the program; exported so tests can parse arguments without starting anything. Duration
@@ -166,7 +167,7 @@ export function buildProgram() {
         .argParser(parseDurationFlag)
         .default(DEFAULTS.timeouts.bodyMs, `${DEFAULTS.timeouts.bodyMs / 1000}s`),
     )
-    .addOption(UPSTREAM_PROXY_OPTION())
+    .addOption(upstreamProxyOption())
     .option('--upstream-ca <pem>', UPSTREAM_CA_HELP)
     .addOption(
       new Option('--max-crate-size <size>', 'refuse upstream crates larger than this')
@@ -302,21 +303,6 @@ export function buildProgram() {
     .addCommand(buildConfigCommand(buildProgram));
 }
 
-/**
- * `--upstream-proxy`: checked by buildConfig rather than an argParser, whose error commander
- * prints with the value in it (a password). The help names the variables it defaults to, never
- * their values.
- */
-const UPSTREAM_PROXY_OPTION = () =>
-  new Option(
-    '--upstream-proxy <url>',
-    'outbound proxy for every upstream request (index, crates, git), or "none" ' +
-      '(default: HTTPS_PROXY/HTTP_PROXY, NO_PROXY from the environment)',
-  );
-
-const UPSTREAM_CA_HELP =
-  'trust this CA (PEM) for upstreams, index, crates and git, besides the system roots';
-
 /** `cargo-cacher prefetch <path>...`: fill the storage once and exit (for CI). */
 function buildPrefetchCommand() {
   return new Command('prefetch')
@@ -336,7 +322,7 @@ function buildPrefetchCommand() {
       parseUrlListFlag,
     )
     .option('-t, --threads <n>', 'concurrent downloads', parsePositiveInt, DEFAULTS.threads)
-    .addOption(UPSTREAM_PROXY_OPTION())
+    .addOption(upstreamProxyOption())
     .option('--upstream-ca <pem>', UPSTREAM_CA_HELP)
     .option(
       '--min-publish-age <duration>',

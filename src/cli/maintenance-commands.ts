@@ -14,6 +14,7 @@ import {
   parseUrlListFlag,
 } from './options.ts';
 import { STORAGE_OPTIONS } from './storage-options.ts';
+import { UPSTREAM_CA_HELP, upstreamProxyOption } from './upstream-options.ts';
 
 /** `cargo-cacher gc`: one expiration sweep. */
 export function buildGcCommand() {
@@ -63,6 +64,8 @@ export function buildVerifyCommand() {
       parseUrlListFlag,
     )
     .option('--offline', 'use only cached index files', false)
+    .addOption(upstreamProxyOption())
+    .option('--upstream-ca <pem>', UPSTREAM_CA_HELP)
     .option('-d, --debug', 'more log output', increase, 0)
     .action(async (options) => {
       await verifyCommand(options);

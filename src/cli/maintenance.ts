@@ -24,6 +24,7 @@ import { openStatsDb, type StatsDb, statsPath } from '../stats/db.ts';
 import { recordSweep } from '../stats/upkeep.ts';
 import { createLastServedLookup } from '../stats/usage.ts';
 import { createHttpClient } from '../upstream/http-client.ts';
+import { readUpstreamRoute } from '../upstream/upstream-route.ts';
 import { type StorageFlags, s3SettingsFromFlags } from './storage-options.ts';
 
 /** Flags of `gc`. */
@@ -68,6 +69,8 @@ export interface VerifyCommandOptions extends StorageFlags {
   sparse?: string | undefined;
   upstream?: string | undefined;
   offline: boolean;
+  upstreamProxy?: string | undefined;
+  upstreamCa?: string | undefined;
   debug: number | true;
 }
 
@@ -79,11 +82,15 @@ export async function verifyCommand(options: VerifyCommandOptions): Promise<void
     sparseUpstream: options.sparse,
     crateUpstream: options.upstream,
     offline: options.offline,
+    upstreamProxy: options.upstreamProxy,
+    proxyEnv: process.env,
+    upstreamCa: options.upstreamCa,
     logLevel: levelForVerbosity(typeof options.debug === 'number' ? options.debug : 0),
   });
   const log = createLogger({ level: config.logLevel, format: 'json' });
+  const route = await readUpstreamRoute(config.upstreamNetwork);
   const storage = await openStorage(config, log);
-  const http = createHttpClient(config.timeouts);
+  const http = createHttpClient(config.timeouts, route);
   try {
     await reconcileIfNever(storage, log);
     const { index, crates } = createServices({ config, log, storage, http });
