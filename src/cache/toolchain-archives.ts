@@ -8,13 +8,12 @@
  * through the tracked store; an archive that fails its hash reaches no client as a good response
  * and is not stored. An archive with no hash to check is passed through, not stored.
  */
-import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { Errors } from '../errors.ts';
 import type { AppLogger } from '../logger.ts';
 import { toolchainKey } from '../registry/rustup-paths.ts';
 import { parseSidecar } from '../registry/sha256-sidecar.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import type { BlobStore, PositionalBlob } from '../storage/blob-store.ts';
 import { isUpstreamNotFound, type RustupUpstream } from '../upstream/rustup-dist.ts';
 import type { Catalogue } from './catalogue.ts';
 import { LruMap } from './lru.ts';
@@ -36,7 +35,8 @@ export interface ToolchainArchivesDeps {
 
 /** An archive ready to send. */
 export interface ArchiveBody {
-  body: Readable;
+  /** Read at positions (storage on disk, a download under way), or a stream (a bucket, a pass-through). */
+  body: PositionalBlob | Readable;
   size: number | undefined;
   outcome: 'hit' | 'miss';
   upstreamBytes: number;
@@ -96,7 +96,7 @@ export class ToolchainArchives {
     if (start === 'unverifiable') return this.#passThrough(path, upstream);
     const size = start.spool.size;
     const upstreamBytes = led ? (size ?? start.spool.written) : 0;
-    return { body: start.spool.reader(), size, outcome: 'miss', upstreamBytes, verified: true };
+    return { body: start.spool.source(), size, outcome: 'miss', upstreamBytes, verified: true };
   }
 
   /**
@@ -124,11 +124,13 @@ export class ToolchainArchives {
 
   async #openStored(path: string): Promise<ArchiveBody | undefined> {
     const key = toolchainKey(path);
-    const opened = await this.#deps.store.open(key);
+    const { store, catalogue } = this.#deps;
+    const positional = await store.openPositional?.(key);
+    const opened = positional ?? (await store.open(key));
     if (!opened) return undefined;
-    this.#deps.catalogue.noteServed(key, opened.size);
+    catalogue.noteServed(key, opened.size);
     return {
-      body: opened.stream,
+      body: 'stream' in opened ? opened.stream : opened,
       size: opened.size,
       outcome: 'hit',
       upstreamBytes: 0,
@@ -143,29 +145,37 @@ export class ToolchainArchives {
       known ?? (await this.#deps.hashes.expected(path)) ?? (await sidecarHash(upstream, path));
     if (sha256 === undefined) return 'unverifiable';
     const file = await upstream.open(path);
+    // Stored as it arrives, in the same pass as the spool: the put checks the hash itself and
+    // publishes only a match, and no second copy of a large archive is read back.
+    const tee = new PassThrough();
+    const { store, maxBytes, spoolDir } = this.#deps;
+    const putting = store.put(toolchainKey(path), tee, { expectedSha256: sha256, maxBytes });
+    putting.catch(() => undefined);
     const spool = await Spool.start(file.body, {
-      dir: this.#deps.spoolDir,
+      dir: spoolDir,
       expectedSha256: sha256,
       size: file.size,
-      maxBytes: this.#deps.maxBytes,
+      maxBytes,
       label: path,
+      tee,
     });
-    const download: Download = { spool, stored: this.#storeWhenVerified(path, spool) };
+    const download: Download = { spool, stored: this.#storeWhenVerified(path, spool, putting) };
     // Clients alone may be waiting: a failure is theirs to see, never an unhandled rejection.
     download.stored.catch(() => undefined);
     this.#downloads.set(path, download);
     return download;
   }
 
-  /** Stores the spool file once it matched, then lets the download go. */
-  async #storeWhenVerified(path: string, spool: Spool): Promise<SpoolResult> {
-    const { store, log, maxBytes } = this.#deps;
+  /** Waits for the download to be verified and stored, then lets it go. */
+  async #storeWhenVerified(
+    path: string,
+    spool: Spool,
+    putting: Promise<unknown>,
+  ): Promise<SpoolResult> {
+    const { log } = this.#deps;
     try {
       const result = await spool.done;
-      await store.put(toolchainKey(path), createReadStream(spool.file), {
-        expectedSha256: result.sha256,
-        maxBytes,
-      });
+      await putting;
       log.info({ path, bytes: result.size }, 'toolchains: cached archive');
       return result;
     } catch (err) {

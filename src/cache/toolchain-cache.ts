@@ -28,7 +28,7 @@ import {
   releaseOfArchive,
   toolchainKey,
 } from '../registry/rustup-paths.ts';
-import type { BlobStore } from '../storage/blob-store.ts';
+import type { BlobStore, PositionalBlob } from '../storage/blob-store.ts';
 import type { RustupUpstream } from '../upstream/rustup-dist.ts';
 import type { Catalogue } from './catalogue.ts';
 import { ToolchainArchives } from './toolchain-archives.ts';
@@ -56,7 +56,8 @@ export interface ToolchainCacheDeps {
 
 /** A toolchain file ready to send. */
 export interface ToolchainLookup {
-  body: Readable | Buffer;
+  /** Large archives come read at positions (see `server/file-pump.ts`); the rest as streams. */
+  body: Readable | Buffer | PositionalBlob;
   size: number | undefined;
   outcome: PairOutcome;
   upstreamBytes: number;

@@ -16,12 +16,11 @@ import { EventEmitter, once } from 'node:events';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Errors } from '../errors.ts';
-
-/** Bytes a reader takes from the file at a time. */
-const READ_BYTES = 256 * 1024;
+import type { PositionalBlob } from '../storage/blob-store.ts';
 
 /** What a finished, verified download measured. */
 export interface SpoolResult {
@@ -40,6 +39,12 @@ export interface SpoolOptions {
   maxBytes: number;
   /** Names the file in errors (`dist/…/rustc-….tar.xz`). */
   label: string;
+  /**
+   * Also gets every byte as it arrives (the store's put, which checks the hash itself), ended
+   * once the download is verified and destroyed when it fails. A tee that fails (storage full)
+   * is dropped: the download goes on for its clients.
+   */
+  tee?: Writable;
 }
 
 /** A download being spooled; see the module comment. */
@@ -55,10 +60,14 @@ export class Spool {
   #error: Error | undefined;
   #readers = 0;
   #disposed = false;
+  #tee: Writable | undefined;
 
   private constructor(file: string, handle: FileHandle, body: Readable, options: SpoolOptions) {
     this.file = file;
     this.size = options.size;
+    this.#tee = options.tee;
+    // Its failure is the put's to report; the download only stops feeding it.
+    this.#tee?.on('error', () => undefined);
     this.#handle = handle;
     this.#events.setMaxListeners(0);
     this.done = this.#receive(body, options);
@@ -76,6 +85,7 @@ export class Spool {
       handle = await open(file, 'wx+');
     } catch (err) {
       body.destroy();
+      options.tee?.destroy(err as Error);
       throw Errors.CARGO_CACHER_STORAGE(
         `cannot spool ${options.label}: ${(err as Error).message}`,
         {
@@ -91,23 +101,24 @@ export class Spool {
     return this.#written;
   }
 
-  /** A stream of the whole file from its first byte, ending only once it is verified. */
-  reader(): Readable {
+  /**
+   * The file for one reader, read at positions into the reader's own buffers: a read waits for
+   * bytes still on their way, the last byte is held back until the whole file is verified, and
+   * every read fails once the download did.
+   */
+  source(): PositionalBlob {
     if (this.#disposed) throw new Error('spool already disposed');
     this.#readers++;
-    const cursor = { position: 0 };
-    const release = () => this.#releaseReader();
-    const readable = new Readable({
-      highWaterMark: READ_BYTES,
-      read: () => {
-        this.#readInto(readable, cursor).catch((err: unknown) => readable.destroy(err as Error));
+    let closed = false;
+    return {
+      size: this.size ?? 0,
+      read: (buffer, position) => this.#readAt(buffer, position),
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        this.#releaseReader();
       },
-      destroy: (err, callback) => {
-        release();
-        callback(err);
-      },
-    });
-    return readable;
+    };
   }
 
   /**
@@ -130,11 +141,14 @@ export class Spool {
           return;
         }
         hash.update(chunk);
-        this.#handle.write(chunk, 0, chunk.length, this.#written).then(() => {
-          this.#written += chunk.length;
-          this.#events.emit('progress');
-          callback();
-        }, callback);
+        this.#handle
+          .write(chunk, 0, chunk.length, this.#written)
+          .then(() => {
+            this.#written += chunk.length;
+            this.#events.emit('progress');
+            return this.#feedTee(chunk);
+          })
+          .then(() => callback(), callback);
       },
     });
     try {
@@ -152,42 +166,50 @@ export class Spool {
       }
       this.#state = 'verified';
       this.#events.emit('progress');
+      this.#tee?.end();
       return { size: this.#written, sha256 };
     } catch (err) {
       this.#state = 'failed';
       this.#error = err as Error;
       this.#events.emit('progress');
+      this.#tee?.destroy(err as Error);
       throw err;
     }
   }
 
-  /**
-   * Pushes the next bytes a reader may have, waiting for them when needed. The cursor moves
-   * before the push: a push may ask for the next read at once.
-   */
-  async #readInto(readable: Readable, cursor: { position: number }): Promise<void> {
+  /** Hands a chunk to the tee, waiting while it is full; a tee that is gone is dropped. */
+  async #feedTee(chunk: Buffer): Promise<void> {
+    const tee = this.#tee;
+    if (!tee) return;
+    if (tee.destroyed) {
+      this.#tee = undefined;
+      return;
+    }
+    if (tee.write(chunk)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        tee.off('drain', done);
+        tee.off('close', done);
+        resolve();
+      };
+      tee.once('drain', done);
+      tee.once('close', done);
+    });
+  }
+
+  /** Reads what a reader may have at `position`, waiting for it when needed; 0 at the end. */
+  async #readAt(buffer: Buffer, position: number): Promise<number> {
     for (;;) {
-      const position = cursor.position;
       if (this.#state === 'failed') throw this.#error;
       // Held one byte back until verified: a failed download never looks complete.
       const limit = this.#state === 'verified' ? this.#written : this.#written - 1;
       if (position < limit) {
-        const length = Math.min(READ_BYTES, limit - position);
-        const { bytesRead, buffer } = await this.#handle.read(
-          Buffer.allocUnsafe(length),
-          0,
-          length,
-          position,
-        );
+        const length = Math.min(buffer.length, limit - position);
+        const { bytesRead } = await this.#handle.read(buffer, 0, length, position);
         if (bytesRead === 0) throw Errors.CARGO_CACHER_STORAGE(`spool file ${this.file} shrank`);
-        cursor.position += bytesRead;
-        readable.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
-        return;
+        return bytesRead;
       }
-      if (this.#state === 'verified') {
-        readable.push(null);
-        return;
-      }
+      if (this.#state === 'verified') return 0;
       await once(this.#events, 'progress');
     }
   }

@@ -35,6 +35,17 @@ export interface OpenedBlob {
 }
 
 /**
+ * A blob opened for reads at positions, into buffers the caller brings (and reuses): large files
+ * sent to many clients this way leave no garbage behind (toolchain archives).
+ */
+export interface PositionalBlob {
+  size: number;
+  /** Reads up to `buffer.length` bytes at `position`; 0 at the end. */
+  read(buffer: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
  * A claim on filling a missing blob, from {@link BlobStore.lease}. Instances sharing one store
  * use it so that a miss is fetched upstream once, not once per instance. It is only an
  * optimisation: puts are all-or-nothing whoever holds the lease, so nothing depends on it.
@@ -75,6 +86,11 @@ export interface BlobStore {
   open(key: string): Promise<OpenedBlob | undefined>;
   /** Size and mtime, or `undefined` if absent. */
   stat(key: string): Promise<BlobStat | undefined>;
+  /**
+   * Opens a blob for positional reads, or `undefined` if absent. Optional: a store that cannot
+   * (an object store) leaves it out, and callers stream with {@link open}.
+   */
+  openPositional?(key: string): Promise<PositionalBlob | undefined>;
   /**
    * Streams `source` into a temporary blob while hashing it, then publishes it under `key` in one
    * step, so readers see the old blob, no blob, or the whole new one, never a part. With

@@ -16,6 +16,7 @@ import {
   type BlobStore,
   isSafeKey,
   type OpenedBlob,
+  type PositionalBlob,
   type PutOptions,
   type PutResult,
 } from './blob-store.ts';
@@ -77,6 +78,23 @@ export class FsBlobStore implements BlobStore {
       this.#openStreams++;
       stream.once('close', () => this.#openStreams--);
       return { stream, size: info.size, mtimeMs: info.mtimeMs };
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
+
+  async openPositional(key: string): Promise<PositionalBlob | undefined> {
+    const handle = await ifExists(() => open(this.#path(key), 'r'));
+    if (!handle) return undefined;
+    try {
+      const { size } = await handle.stat();
+      return {
+        size,
+        read: async (buffer, position) =>
+          (await handle.read(buffer, 0, buffer.length, position)).bytesRead,
+        close: () => handle.close(),
+      };
     } catch (err) {
       await handle.close();
       throw err;

@@ -6,8 +6,12 @@
  * headers went out ends with a destroyed connection, never a clean end (fastify destroys the
  * response when its body stream fails), so rustup fails its own check and keeps nothing.
  */
+import type { OutgoingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ToolchainCache } from '../../cache/toolchain-cache.ts';
+import type { PositionalBlob } from '../../storage/blob-store.ts';
+import { pumpToResponse } from '../file-pump.ts';
 import { cacheStatusHeader, recordOutcome } from '../request-context.ts';
 
 /** Dated paths never change. */
@@ -31,10 +35,56 @@ export function registerToolchainRoutes(app: FastifyInstance, toolchains: Toolch
       .header('x-cache-status', cacheStatusHeader(found.outcome));
     if (!found.stored) reply.header('x-cargo-cacher-not-stored', 'passed through');
     if (found.size !== undefined) reply.header('content-length', found.size);
-    return reply.send(found.body);
+    const { body } = found;
+    if (body instanceof Readable || Buffer.isBuffer(body)) return reply.send(body);
+    return sendPositional(request, reply, body);
   };
   app.get('/dist/*', serve);
   app.get('/rustup/*', serve);
+}
+
+/**
+ * Sends a file read at positions, taken over from fastify (as the crate route's miss is): the
+ * headers now, then the body through {@link pumpToResponse}'s two recycled buffers. buildApp's
+ * 'close' listener still records the request.
+ */
+function sendPositional(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  file: PositionalBlob,
+): FastifyReply {
+  reply.hijack();
+  const response = reply.raw;
+  const writeHead = () => {
+    request.cacher.ttfbMs ??= reply.elapsedTime;
+    response.writeHead(200, reply.getHeaders() as OutgoingHttpHeaders);
+  };
+  if (request.method === 'HEAD') {
+    writeHead();
+    response.end();
+    file.close().catch(() => undefined);
+    return reply;
+  }
+  void pumpToResponse(file, response, {
+    writeHead,
+    failEarly: (err) => answerError(request, response, err),
+  });
+  return reply;
+}
+
+/** The error answer of a taken-over reply, in the shape the app's error handler gives. */
+function answerError(request: FastifyRequest, response: FastifyReply['raw'], err: unknown): void {
+  const error = err as { statusCode?: number; code?: string; message?: string };
+  const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 502;
+  request.cacher.outcome = 'error';
+  if (error.code !== undefined) request.cacher.errorCode = error.code;
+  const body = JSON.stringify({ errors: [{ detail: error.message, code: error.code }] });
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-cache-status': 'ERROR',
+  });
+  response.end(body);
 }
 
 /** What `/health` says of the rustup upstream. */
