@@ -11,10 +11,12 @@ import { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { Errors } from '../errors.ts';
 import {
+  type BundleFile,
   type BundleManifest,
   MANIFEST_FILE,
   parseBundleManifest,
 } from '../registry/bundle-manifest.ts';
+import { mapAhead } from './bundle-read-ahead.ts';
 
 /** One file of a bundle. Read its {@link stream} once, or {@link skip} it. */
 export interface BundleEntry {
@@ -38,6 +40,11 @@ export interface OpenedBundle {
   /** Lets go of the file (also when the entries were not all read). */
   close(): Promise<void>;
 }
+
+/** Files of a directory bundle read ahead of the one being imported. */
+const READ_AHEAD = 16;
+/** Files up to this size are read whole (the import stores them in one write). */
+const WHOLE_READ_BYTES = 1024 * 1024;
 
 /** The largest manifest read (a bundle of a million files has one of about 150 MB). */
 const MAX_MANIFEST_BYTES = 1024 * 1024 * 1024;
@@ -76,27 +83,51 @@ async function* directoryEntries(
   dir: string,
   manifest: BundleManifest,
 ): AsyncGenerator<BundleEntry> {
-  for (const file of manifest.files) {
-    const onDisk = join(dir, file.path);
-    const info = await stat(onDisk).catch(() => undefined);
-    if (info === undefined) continue;
-    yield {
-      path: file.path,
-      size: info.size,
-      regular: info.isFile(),
-      stream: () => createReadStream(onDisk),
-      read: async (limit) => {
-        const handle = await open(onDisk, 'r');
-        try {
-          const body = Buffer.allocUnsafe(Math.min(info.size, limit) + 1);
-          const { bytesRead } = await handle.read(body, 0, body.length, 0);
-          return body.subarray(0, bytesRead);
-        } finally {
-          await handle.close();
-        }
-      },
-      skip: () => {},
-    };
+  const look = (file: BundleFile) => lookAt(dir, file);
+  for await (const entry of mapAhead(manifest.files, READ_AHEAD, look)) {
+    if (entry !== undefined) yield entry;
+  }
+}
+
+/**
+ * A file of a bundle directory, read already when the manifest says it is small (a byte more
+ * than it says, so a longer one shows); `undefined` when it is not there.
+ */
+async function lookAt(dir: string, file: BundleFile): Promise<BundleEntry | undefined> {
+  const onDisk = join(dir, file.path);
+  const listedSize = file.size;
+  const info = await stat(onDisk).catch(() => undefined);
+  if (info === undefined) return undefined;
+  const regular = info.isFile();
+  const early =
+    regular && listedSize <= WHOLE_READ_BYTES
+      ? await readStart(onDisk, Math.min(info.size, listedSize + 1))
+      : undefined;
+  return {
+    path: file.path,
+    size: info.size,
+    regular,
+    stream: () => createReadStream(onDisk),
+    read: async (limit) =>
+      (early ?? (await readStart(onDisk, Math.min(info.size, limit + 1)))).subarray(0, limit + 1),
+    skip: () => {},
+  };
+}
+
+/** The first `length` bytes of a file (fewer when it is shorter). */
+async function readStart(path: string, length: number): Promise<Buffer> {
+  const handle = await open(path, 'r');
+  try {
+    const body = Buffer.allocUnsafe(length);
+    let filled = 0;
+    while (filled < length) {
+      const { bytesRead } = await handle.read(body, filled, length - filled, filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return body.subarray(0, filled);
+  } finally {
+    await handle.close();
   }
 }
 

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Header, Pax } from 'tar';
+import { mapAhead } from './bundle-read-ahead.ts';
 
 const BLOCK = 512;
 /** Files up to this size are read whole; larger ones are streamed. */
@@ -89,32 +90,6 @@ async function prepare(dir: string, path: string, consume: boolean): Promise<Pre
   }
   if (consume) await unlink(file);
   return prepared;
-}
-
-/**
- * `fn` of each item, in order, with up to `ahead` of them running at once. A failure is thrown
- * when its turn comes; results not asked for are dropped.
- */
-export async function* mapAhead<T, R>(
-  items: Iterable<T>,
-  ahead: number,
-  fn: (item: T) => Promise<R>,
-): AsyncGenerator<R> {
-  const started: Promise<R>[] = [];
-  const source = items[Symbol.iterator]();
-  const startNext = () => {
-    const next = source.next();
-    if (next.done) return;
-    const running = fn(next.value);
-    // Awaited in its turn; until then a rejection must not count as unhandled.
-    running.catch(() => {});
-    started.push(running);
-  };
-  for (let i = 0; i < ahead; i++) startNext();
-  for (let running = started.shift(); running !== undefined; running = started.shift()) {
-    startNext();
-    yield await running;
-  }
 }
 
 /** The ustar header of a file, after a pax header when the path does not fit ustar's fields. */
