@@ -57,6 +57,9 @@ export interface S3BlobStoreOptions {
   queueSize?: number;
 }
 
+/** Copies of a temp object to its key made before a failure is reported (see `put`). */
+const COPY_ATTEMPTS = 3;
+
 /** A {@link BlobStore} on an S3 bucket (AWS, MinIO, Ceph RGW, R2, s3rver). */
 export class S3BlobStore implements BlobStore {
   readonly location: string;
@@ -140,20 +143,24 @@ export class S3BlobStore implements BlobStore {
     try {
       const result = await this.#upload(tempKey, source, options.maxBytes);
       checkExpectedSha256(result, options);
-      try {
-        await this.#client.send(
-          new CopyObjectCommand({
-            Bucket: this.#bucket,
-            Key: objectKey,
-            // The source is a uuid key: nothing in it needs more than plain percent-encoding.
-            CopySource: `${this.#bucket}/${tempKey.split('/').map(encodeURIComponent).join('/')}`,
-          }),
-        );
-      } catch (err) {
-        // Instances that missed the same crate publish the same verified bytes at once, and a
-        // store may fail one copy of a race (s3rver answers 500): when the object now holds our
-        // bytes, the put has happened all the same.
-        if (!(await this.#holds(key, result))) throw err;
+      const copy = new CopyObjectCommand({
+        Bucket: this.#bucket,
+        Key: objectKey,
+        // The source is a uuid key: nothing in it needs more than plain percent-encoding.
+        CopySource: `${this.#bucket}/${tempKey.split('/').map(encodeURIComponent).join('/')}`,
+      });
+      // Instances that missed the same crate publish the same verified bytes at once, and a
+      // store may fail one copy of such a race (s3rver answers 500). When the object then holds
+      // our bytes the put has happened all the same; when it does not yet (the winning copy is
+      // still being written), the copy is made once more.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.#client.send(copy);
+          break;
+        } catch (err) {
+          if (await this.#holds(key, result)) break;
+          if (attempt >= COPY_ATTEMPTS) throw err;
+        }
       }
       return result;
     } catch (err) {
